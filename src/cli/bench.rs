@@ -1,0 +1,126 @@
+//! `osteoai bench`: throughput of each stage and end to end, measured in one process, with
+//! peak memory. Timings are medians over `--repeat` runs after one warm-up.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use clap::Args;
+use osteoai::engine::Engine;
+use osteoai::scan::scan;
+use rayon::prelude::*;
+
+use super::output::table;
+use super::{ModelArgs, model_dir, select_device};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Folder of images [default: fixtures/demo].
+    #[arg(default_value = "fixtures/demo")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Backbone batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8, 16])]
+    pub batch_sizes: Vec<usize>,
+    /// Use at most this many images.
+    #[arg(long, default_value_t = 64)]
+    pub limit: usize,
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Also print one JSON line with every figure.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn timed(repeat: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..repeat.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+/// Peak resident memory of this process (Linux), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn run(a: BenchArgs) -> Result<i32, String> {
+    let device = select_device(a.model.device)?;
+    let mut engine = Engine::load(&model_dir(&a.model.model), device)?;
+    let m = engine.manifest().clone();
+    let mut paths: Vec<PathBuf> = scan(&a.dir, &m.classes).entries.into_iter().map(|e| e.path).collect();
+    paths.truncate(a.limit);
+    if paths.is_empty() {
+        return Err(format!("no images under {}", a.dir.display()));
+    }
+    let n = paths.len();
+    let pre = m.preprocess.clone();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut json = serde_json::Map::new();
+    let mut add = |stage: &str, items: usize, secs: f64, json: &mut serde_json::Map<String, serde_json::Value>| {
+        rows.push(vec![stage.to_string(), items.to_string(), format!("{secs:.3}"), format!("{:.1}", items as f64 / secs)]);
+        json.insert(stage.to_string(), serde_json::json!({"items": items, "seconds": secs, "per_second": items as f64 / secs}));
+    };
+
+    let mut inputs: Vec<Vec<f32>> = Vec::new();
+    let t = timed(a.repeat, || inputs = paths.par_iter().filter_map(|p| pre.load(p).ok()).collect());
+    add("decode+preprocess", n, t, &mut json);
+    let ok = inputs.len();
+    if ok == 0 {
+        return Err("no image decoded".into());
+    }
+    for &bs in &a.batch_sizes {
+        let bs = bs.max(1);
+        // Fresh input tensors each time (some devices cache repeated identical work).
+        let mut k = 0usize;
+        let batches = ok.div_ceil(bs);
+        let t = timed(a.repeat, || {
+            for b in 0..batches {
+                let take: Vec<f32> = (0..bs).flat_map(|j| inputs[(b * bs + j + k) % ok].iter().copied()).collect();
+                engine.backbone.features_of_inputs(take, bs).expect("backbone runs");
+            }
+            k += 1;
+        });
+        add(&format!("backbone batch {bs}"), batches * bs, t, &mut json);
+    }
+    let feats = engine.backbone.features_of_inputs(inputs.iter().take(16).flatten().copied().collect(), ok.min(16))?;
+    let reps = 64;
+    let t = timed(a.repeat, || {
+        for _ in 0..reps {
+            engine.bundle.head.predict(&feats).expect("head runs");
+        }
+    });
+    add("head (LightGBM)", reps * ok.min(16), t, &mut json);
+    engine.backbone.batch_size = *a.batch_sizes.iter().max().unwrap_or(&16);
+    let never = AtomicBool::new(false);
+    let t = timed(a.repeat, || {
+        engine.classify_stream(&paths, &never, |_, _| {});
+    });
+    add(&format!("end to end (batch {})", engine.backbone.batch_size), n, t, &mut json);
+    println!("osteoai bench — {} images from {}, device {}, model {}", n, a.dir.display(), engine.backbone.device.description, engine.bundle.name());
+    print!("{}", table(&["stage", "items", "seconds", "items/s"], &rows));
+    let peak = peak_rss_mib();
+    println!("peak RSS {}", peak.map(|p| format!("{p:.0} MiB")).unwrap_or_else(|| "unknown".into()));
+    if a.json {
+        json.insert("device".into(), engine.backbone.device.description.clone().into());
+        json.insert("images".into(), n.into());
+        json.insert("peak_rss_mib".into(), peak.into());
+        println!("{}", serde_json::Value::Object(json));
+    }
+    Ok(0)
+}

@@ -1,0 +1,149 @@
+//! `osteoai eval DIR`: metrics against folder labels, overall and per split.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use osteoai::metrics::Metrics;
+
+use super::ModelArgs;
+use super::classify::{Row, score};
+use super::output::{emit, opt, table};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Folder with labelled images (class folders, optionally under train/ val/ test/).
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Decision threshold on P(positive) [default: the model's].
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    #[arg(long, value_enum, default_value_t = EvalFormat::Table)]
+    pub format: EvalFormat,
+    /// Exit with status 1 when the ROC AUC over all images is below this (a CI gate).
+    #[arg(long, value_name = "X")]
+    pub min_auc: Option<f64>,
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
+    pub batch: usize,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EvalFormat {
+    Table,
+    Json,
+}
+
+/// Metrics over the scored, labelled rows, all together and per split.
+pub fn metrics_by_set(rows: &[Row], positive: &str, threshold: f64) -> BTreeMap<String, Metrics> {
+    let mut sets: BTreeMap<String, (Vec<bool>, Vec<f64>)> = BTreeMap::new();
+    for r in rows {
+        let (Some(label), Some(p)) = (&r.label, r.p) else { continue };
+        let y = label == positive;
+        for key in std::iter::once("all".to_string()).chain(r.split.map(|s| s.to_string())) {
+            let e = sets.entry(key).or_default();
+            e.0.push(y);
+            e.1.push(p);
+        }
+    }
+    sets.into_iter().map(|(k, (y, s))| (k, Metrics::compute(&y, &s, threshold))).collect()
+}
+
+pub fn run(a: EvalArgs) -> Result<i32, String> {
+    if let Some(t) = a.threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        return Err(format!("--threshold {t} is outside [0, 1]"));
+    }
+    let (engine, rows, issues) = score(std::slice::from_ref(&a.dir), &a.model, a.batch)?;
+    let m = engine.manifest();
+    let threshold = a.threshold.unwrap_or(m.threshold);
+    let sets = metrics_by_set(&rows, &m.classes.positive, threshold);
+    let errors: Vec<&Row> = rows.iter().filter(|r| r.error.is_some()).collect();
+    let unlabelled = rows.iter().filter(|r| r.label.is_none() && r.error.is_none()).count();
+    let text = match a.format {
+        EvalFormat::Json => {
+            let v = serde_json::json!({
+                "dir": a.dir.display().to_string(),
+                "model": engine.bundle.name(),
+                "device": engine.backbone.device.description,
+                "threshold": threshold,
+                "positive": m.classes.positive,
+                "images": rows.len(),
+                "unlabelled": unlabelled,
+                "sets": sets,
+                "errors": errors.iter().map(|r| serde_json::json!({"path": r.path.display().to_string(), "error": r.error})).collect::<Vec<_>>(),
+            });
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n"
+        }
+        EvalFormat::Table => {
+            let mut s = format!(
+                "model {} on {} — threshold {threshold:.4}, positive class {:?}, device {}\n\n",
+                engine.bundle.name(),
+                a.dir.display(),
+                m.classes.positive,
+                engine.backbone.device.description
+            );
+            let header = ["set", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "roc_auc", "pr_auc", "tp", "fp", "tn", "fn"];
+            let cells: Vec<Vec<String>> = sets
+                .iter()
+                .map(|(k, x)| {
+                    vec![
+                        k.clone(),
+                        x.n.to_string(),
+                        opt(x.accuracy),
+                        opt(x.sensitivity),
+                        opt(x.specificity),
+                        opt(x.precision),
+                        opt(x.npv),
+                        opt(x.f1),
+                        opt(x.roc_auc),
+                        opt(x.pr_auc),
+                        x.confusion.tp.to_string(),
+                        x.confusion.fp.to_string(),
+                        x.confusion.tn.to_string(),
+                        x.confusion.fn_.to_string(),
+                    ]
+                })
+                .collect();
+            s.push_str(&table(&header, &cells));
+            if let Some(all) = sets.get("all") {
+                let c = all.confusion;
+                let pos = &m.classes.positive;
+                let neg = m.classes.names.iter().find(|n| *n != pos).map(String::as_str).unwrap_or("other");
+                s.push_str(&format!(
+                    "\nconfusion (all)      predicted {pos:<10} predicted {neg}\n  actual {pos:<10}   {:>10}   {:>10}\n  actual {neg:<10}   {:>10}   {:>10}\n",
+                    c.tp, c.fn_, c.fp, c.tn
+                ));
+            } else {
+                s.push_str("\nno labelled images: no metrics (labels come from class folder names)\n");
+            }
+            s.push_str(&format!("\n{} images, {} failed, {} unlabelled. Not for clinical use.\n", rows.len(), errors.len(), unlabelled));
+            for r in &errors {
+                s.push_str(&format!("error: {}: {}\n", r.path.display(), r.error.as_deref().unwrap_or("")));
+            }
+            s
+        }
+    };
+    emit(a.output.as_deref(), &text)?;
+    for i in &issues {
+        eprintln!("osteoai: skipped {}: {}", i.path.display(), i.message);
+    }
+    if let Some(min) = a.min_auc {
+        let auc = sets.get("all").and_then(|x| x.roc_auc);
+        match auc {
+            Some(v) if v >= min => {}
+            Some(v) => {
+                eprintln!("osteoai: ROC AUC {v:.4} is below --min-auc {min}");
+                return Ok(1);
+            }
+            None => {
+                eprintln!("osteoai: ROC AUC is undefined (needs labelled images of both classes); --min-auc {min} fails");
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
+}

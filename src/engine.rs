@@ -1,0 +1,210 @@
+//! The inference engine: decode and preprocess in parallel (bounded: two batches in flight),
+//! run the backbone batch by batch on the selected device, then the head. Results stream out
+//! per image, in input order; a bad file becomes an error for that file only; a cancel flag
+//! stops the run between batches.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
+
+use crate::cache::Fnv;
+use crate::device::Selected;
+use crate::imaging::Preprocess;
+use crate::model::bundle::{Bundle, MANIFEST};
+use crate::model::effnet::{EfficientNetLite0, FeatureSpec};
+use crate::model::import::load_burnpack;
+use crate::model::Manifest;
+
+/// Images per backbone batch by default.
+pub const DEFAULT_BATCH: usize = 16;
+
+/// One batch's outcome: features of the images that decoded, errors for those that did not.
+pub struct Batch {
+    /// Input indices of the rows of `features`.
+    pub indices: Vec<usize>,
+    /// Row-major, `dim` values per row.
+    pub features: Vec<f32>,
+    pub dim: usize,
+    pub failed: Vec<(usize, String)>,
+}
+
+/// The feature extractor: backbone weights on a device, with the preprocessing and feature
+/// recipe of a manifest.
+pub struct Backbone {
+    pub net: EfficientNetLite0,
+    pub preprocess: Preprocess,
+    pub features: FeatureSpec,
+    pub device: Selected,
+    pub batch_size: usize,
+    /// Identifies weights + preprocessing + feature recipe (feature cache keys).
+    pub fingerprint: u64,
+}
+
+impl Backbone {
+    /// Loads the backbone a manifest names (weights relative to `dir`).
+    pub fn load(dir: &Path, manifest: &Manifest, device: Selected) -> Result<Backbone, String> {
+        let weights = dir.join(&manifest.backbone.weights);
+        if !weights.is_file() {
+            return Err(format!("backbone weights {} are missing (named in {})", weights.display(), dir.join(MANIFEST).display()));
+        }
+        let net = load_burnpack(&weights, manifest.backbone.folded, &device.device)?;
+        let mut h = Fnv::new();
+        h.write(&std::fs::read(&weights).unwrap_or_default());
+        h.write(serde_json::to_string(&manifest.preprocess).unwrap_or_default().as_bytes());
+        h.write(serde_json::to_string(&manifest.backbone.features).unwrap_or_default().as_bytes());
+        Ok(Backbone {
+            net,
+            preprocess: manifest.preprocess.clone(),
+            features: manifest.backbone.features.clone(),
+            device,
+            batch_size: DEFAULT_BATCH,
+            fingerprint: h.finish(),
+        })
+    }
+
+    pub fn feature_dim(&self) -> usize {
+        self.features.dim()
+    }
+
+    /// Backbone features for preprocessed images (row-major `[n, 3, s, s]` values).
+    pub fn features_of_inputs(&self, inputs: Vec<f32>, n: usize) -> Result<Vec<f32>, String> {
+        let s = self.preprocess.size as usize;
+        let spec = &self.features;
+        let device = &self.device.device;
+        let backbone = &self.net;
+        let run = std::panic::AssertUnwindSafe(|| {
+            let x = Tensor::<4>::from_data(TensorData::new(inputs, [n, 3, s, s]), device);
+            backbone.forward_features(x, spec).into_data().try_to_vec::<f32>()
+        });
+        match std::panic::catch_unwind(run) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(format!("cannot read features back from the device: {e:?}")),
+            Err(p) => Err(format!("backbone failed: {}", panic_text(&p))),
+        }
+    }
+
+    /// Runs the backbone over `paths` and hands each batch to `f`, in order. Returns false when
+    /// cancelled before the end.
+    pub fn for_each_batch(&self, paths: &[PathBuf], cancel: &AtomicBool, mut f: impl FnMut(Batch)) -> bool {
+        let pre = &self.preprocess;
+        let bs = self.batch_size.max(1);
+        let dim = self.feature_dim();
+        let (tx, rx) = mpsc::sync_channel::<(usize, Vec<Result<Vec<f32>, String>>)>(1);
+        let mut completed = true;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for (ci, chunk) in paths.chunks(bs).enumerate() {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let decoded: Vec<_> = chunk.par_iter().map(|p| pre.load(p).map_err(|e| e.0)).collect();
+                    if tx.send((ci * bs, decoded)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let rx = rx; // dropped at the end of this block, which unblocks the decoder
+            for (start, decoded) in rx.iter() {
+                if cancel.load(Ordering::Relaxed) {
+                    completed = false;
+                    break;
+                }
+                let mut batch = Batch { indices: Vec::new(), features: Vec::new(), dim, failed: Vec::new() };
+                let mut inputs = Vec::with_capacity(decoded.len() * pre.len());
+                for (k, d) in decoded.into_iter().enumerate() {
+                    match d {
+                        Ok(v) => {
+                            batch.indices.push(start + k);
+                            inputs.extend(v);
+                        }
+                        Err(e) => batch.failed.push((start + k, e)),
+                    }
+                }
+                if !batch.indices.is_empty() {
+                    match self.features_of_inputs(inputs, batch.indices.len()) {
+                        Ok(v) => batch.features = v,
+                        Err(e) => {
+                            batch.failed.extend(batch.indices.drain(..).map(|i| (i, e.clone())));
+                            batch.failed.sort_by_key(|x| x.0);
+                        }
+                    }
+                }
+                f(batch);
+            }
+            if cancel.load(Ordering::Relaxed) {
+                completed = false;
+            }
+        });
+        completed
+    }
+}
+
+/// A whole model on a device: backbone, head and manifest.
+pub struct Engine {
+    pub backbone: Backbone,
+    pub bundle: Bundle,
+}
+
+impl Engine {
+    /// Loads the bundle in `dir` on `device`.
+    pub fn load(dir: &Path, device: Selected) -> Result<Engine, String> {
+        let bundle = Bundle::load(dir)?;
+        let backbone = Backbone::load(dir, &bundle.manifest, device)?;
+        Ok(Engine { backbone, bundle })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.bundle.manifest
+    }
+
+    /// P(positive) for each path, streamed as `(index, result)` in input order.
+    pub fn classify_stream(
+        &self,
+        paths: &[PathBuf],
+        cancel: &AtomicBool,
+        mut sink: impl FnMut(usize, Result<f64, String>),
+    ) -> bool {
+        self.backbone.for_each_batch(paths, cancel, |b| {
+            let scores = self.bundle.head.predict(&b.features);
+            let mut out: Vec<(usize, Result<f64, String>)> = b.failed.into_iter().map(|(i, e)| (i, Err(e))).collect();
+            match scores {
+                Ok(s) => out.extend(b.indices.iter().copied().zip(s.into_iter().map(Ok))),
+                Err(e) => out.extend(b.indices.iter().map(|&i| (i, Err(e.clone())))),
+            }
+            out.sort_by_key(|x| x.0);
+            for (i, r) in out {
+                sink(i, r);
+            }
+        })
+    }
+
+    /// P(positive) for every path (no cancellation).
+    pub fn classify(&self, paths: &[PathBuf]) -> Vec<Result<f64, String>> {
+        let mut out: Vec<Result<f64, String>> = vec![Err("not classified".into()); paths.len()];
+        let never = AtomicBool::new(false);
+        self.classify_stream(paths, &never, |i, r| out[i] = r);
+        out
+    }
+
+    /// The class predicted for a score.
+    pub fn predicted_class(&self, p: f64) -> &str {
+        predicted_class(&self.bundle.manifest, p)
+    }
+}
+
+/// The positive class at or above the threshold, else the first other class.
+pub fn predicted_class(m: &crate::model::Manifest, p: f64) -> &str {
+    let pos = m.classes.positive_index().unwrap_or(0);
+    if p >= m.threshold {
+        &m.classes.names[pos]
+    } else {
+        m.classes.names.iter().enumerate().find(|(i, _)| *i != pos).map(|(_, n)| n.as_str()).unwrap_or("")
+    }
+}
+
+pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panic".into())
+}

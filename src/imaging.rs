@@ -1,0 +1,205 @@
+//! Decoding radiographs safely and turning them into model input: one preprocessing function,
+//! driven by the model manifest, used the same way by training and inference.
+
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, imageops::FilterType};
+use serde::{Deserialize, Serialize};
+
+/// Largest width or height accepted (a header claiming more is refused before decoding).
+pub const MAX_SIDE: u32 = 16_384;
+/// Largest decoder allocation (bytes): a guard against decompression bombs.
+pub const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+/// Largest file read (bytes).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why one file could not be used. Always names the cause; the caller knows the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes an image with size and allocation limits, and applies its EXIF orientation.
+pub fn decode(path: &Path) -> Result<DynamicImage, DecodeError> {
+    let meta = std::fs::metadata(path).map_err(|e| DecodeError(format!("cannot read: {e}")))?;
+    if meta.len() == 0 {
+        return Err(DecodeError("empty file (0 bytes)".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(DecodeError(format!("file too large ({} MiB > {} MiB)", meta.len() >> 20, MAX_FILE_BYTES >> 20)));
+    }
+    let bytes = std::fs::read(path).map_err(|e| DecodeError(format!("cannot read: {e}")))?;
+    decode_bytes(&bytes)
+}
+
+/// Decodes from memory with the same limits (used by tests and fuzzing).
+pub fn decode_bytes(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
+    if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_complete(bytes) {
+        // Decoders fill a cut-off JPEG with grey and call it fine; a model must not score that.
+        return Err(DecodeError("truncated JPEG (no end-of-image marker after the image data)".into()));
+    }
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| DecodeError(format!("cannot read: {e}")))?;
+    decode_reader(reader)
+}
+
+/// A JPEG's last scan (SOS, FF DA) must be followed by an end-of-image marker (FF D9). Inside
+/// entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so FF D9 there is EOI.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let Some(sos) = b.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
+    b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+fn decode_reader<R: std::io::BufRead + std::io::Seek>(mut reader: ImageReader<R>) -> Result<DynamicImage, DecodeError> {
+    if reader.format().is_none() {
+        return Err(DecodeError("not an image (unrecognised content)".into()));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(describe)?;
+    let orientation = decoder.orientation().ok();
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(DecodeError(format!("image has no pixels ({w}x{h})")));
+    }
+    let mut img = DynamicImage::from_decoder(decoder).map_err(describe)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(img)
+}
+
+fn describe(e: image::ImageError) -> DecodeError {
+    use image::ImageError::*;
+    DecodeError(match e {
+        Limits(l) => format!("refused: {l} (limit {MAX_SIDE} px a side, {} MiB)", MAX_ALLOC >> 20),
+        Unsupported(u) => format!("unsupported image: {u}"),
+        Decoding(d) => format!("corrupt or truncated image: {d}"),
+        IoError(io) => format!("read error: {io}"),
+        other => other.to_string(),
+    })
+}
+
+/// How pixels are resized to the model's input.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeFilter {
+    Nearest,
+    /// Bilinear with antialiasing on downscale (like PIL's BILINEAR).
+    Bilinear,
+    Bicubic,
+    Lanczos3,
+}
+
+impl ResizeFilter {
+    fn filter(self) -> FilterType {
+        match self {
+            ResizeFilter::Nearest => FilterType::Nearest,
+            ResizeFilter::Bilinear => FilterType::Triangle,
+            ResizeFilter::Bicubic => FilterType::CatmullRom,
+            ResizeFilter::Lanczos3 => FilterType::Lanczos3,
+        }
+    }
+}
+
+/// Model input: RGB, `size` x `size`, scaled to [0, 1], then `(x - mean) / std` per channel.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Preprocess {
+    pub size: u32,
+    pub filter: ResizeFilter,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// ImageNet statistics at 224 x 224, bilinear: what EfficientNet-Lite0 was trained with.
+    pub fn imagenet(size: u32) -> Self {
+        Preprocess { size, filter: ResizeFilter::Bilinear, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+    }
+
+    /// Number of f32 values one image becomes.
+    pub fn len(&self) -> usize {
+        3 * (self.size as usize) * (self.size as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Channel-first (CHW) input for one image. Gray, 16-bit, palette and alpha images are
+    /// converted to 8-bit RGB first (alpha dropped), as the backbone expects.
+    pub fn apply(&self, img: &DynamicImage) -> Vec<f32> {
+        let rgb = img.to_rgb8();
+        let (s, n) = (self.size, (self.size * self.size) as usize);
+        let resized = if rgb.dimensions() == (s, s) { rgb } else { image::imageops::resize(&rgb, s, s, self.filter.filter()) };
+        let mut out = vec![0f32; 3 * n];
+        let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
+        let shift: [f32; 3] = std::array::from_fn(|c| self.mean[c] / self.std[c]);
+        for (i, px) in resized.pixels().enumerate() {
+            for c in 0..3 {
+                out[c * n + i] = px.0[c] as f32 * scale[c] - shift[c];
+            }
+        }
+        out
+    }
+
+    /// Decode and preprocess one file.
+    pub fn load(&self, path: &Path) -> Result<Vec<f32>, DecodeError> {
+        decode(path).map(|img| self.apply(&img))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Luma, Rgb};
+
+    fn png(img: &DynamicImage) -> Vec<u8> {
+        let mut v = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png).unwrap();
+        v
+    }
+
+    #[test]
+    fn normalises_with_mean_and_std_in_chw_order() {
+        let p = Preprocess::imagenet(2);
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(2, 2, |x, _| if x == 0 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) }));
+        let v = p.apply(&img);
+        assert_eq!(v.len(), 12);
+        let r_hi = (1.0 - 0.485) / 0.229;
+        let r_lo = (0.0 - 0.485) / 0.229;
+        assert!((v[0] - r_hi).abs() < 1e-5 && (v[1] - r_lo).abs() < 1e-5);
+        let b_hi = (1.0 - 0.406) / 0.225;
+        assert!((v[8 + 1] - b_hi).abs() < 1e-5);
+    }
+
+    #[test]
+    fn sixteen_bit_gray_equals_its_eight_bit_version() {
+        let g16 = DynamicImage::ImageLuma16(ImageBuffer::from_fn(8, 8, |x, y| Luma([((x * 8 + y) * 1000) as u16])));
+        let g8 = DynamicImage::ImageLuma8(g16.to_luma8());
+        let p = Preprocess::imagenet(4);
+        let a = p.apply(&decode_bytes(&png(&g16)).unwrap());
+        let b = p.apply(&g8);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn bad_bytes_are_errors_not_panics() {
+        assert!(decode_bytes(b"").unwrap_err().0.contains("not an image"));
+        assert!(decode_bytes(b"hello, this is text").unwrap_err().0.contains("not an image"));
+        let mut good = png(&DynamicImage::ImageLuma8(ImageBuffer::from_pixel(64, 64, Luma([9]))));
+        good.truncate(good.len() / 2);
+        assert!(decode_bytes(&good).is_err());
+    }
+
+}

@@ -1,0 +1,22 @@
+//! osteoai: review X-ray radiographs with a CNN written in burn and a LightGBM head.
+//!
+//! The UI-free core: scanning labelled folders, decoding and preprocessing, the backbone and
+//! head, the inference engine, metrics, training, caches and the demo fixtures. The binary
+//! (`src/main.rs`) holds the command line and the dashboard over this library.
+//!
+//! Not for clinical use.
+
+pub mod cache;
+pub mod device;
+pub mod engine;
+pub mod features;
+pub mod fixtures;
+pub mod imaging;
+pub mod journal;
+pub mod labels;
+pub mod marks;
+pub mod metrics;
+pub mod model;
+pub mod scan;
+pub mod timefmt;
+pub mod train;

@@ -1,0 +1,10 @@
+//! Models: the burn backbone, the LightGBM head, the manifest and the bundle that ties them.
+
+pub mod bundle;
+pub mod effnet;
+pub mod head;
+pub mod import;
+pub mod manifest;
+
+pub use bundle::Bundle;
+pub use manifest::Manifest;

@@ -1,0 +1,765 @@
+//! Dashboard state and what each key does to it. Side effects that need a worker (classify,
+//! cancel) are returned as `Effect`s for the runtime; file operations on the user's data go
+//! through the library's journal (atomic, reversible, logged). No terminal here.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use osteoai::journal::Journal;
+use osteoai::labels::{ClassSpec, Split};
+use osteoai::marks::{Mark, Marks};
+use osteoai::metrics::{Confusion, Metrics};
+use osteoai::scan::Entry;
+
+use super::review::{CellKind, Filter, Item, View, cell_of, matrix, visible};
+
+/// What the runtime must do after a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    /// Score these items (index, path) as job `run`; `replace` drops the queued work first.
+    Classify { run: u64, items: Vec<(usize, PathBuf)>, replace: bool },
+    Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    /// Typing a name search.
+    Search(String),
+    /// Choosing a matrix cell (row: actual, col: predicted; 0 = positive).
+    Matrix { row: usize, col: usize },
+    /// Waiting for y/n to move `index` into class `target`.
+    ConfirmRelabel { index: usize, target: usize },
+    Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    List,
+    Grid,
+    Roc,
+}
+
+/// The model as the dashboard shows it (filled in once the engine has loaded).
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub device: String,
+    pub threshold: f64,
+}
+
+/// A classification run in progress.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub run: u64,
+    pub total: usize,
+    pub done: usize,
+    /// Images actually computed (not read from the cache), for the throughput.
+    pub computed: usize,
+    pub started: Instant,
+}
+
+pub struct App {
+    pub root: PathBuf,
+    pub classes: ClassSpec,
+    pub positive: usize,
+    pub items: Vec<Item>,
+    pub scanning: bool,
+    pub scan_issues: Vec<(PathBuf, String)>,
+    pub model: Option<ModelInfo>,
+    pub model_error: Option<String>,
+    pub threshold: f64,
+    pub view: View,
+    pub layout: Layout,
+    pub mode: Mode,
+    /// Position of the selection in `visible`.
+    pub selected: usize,
+    pub visible: Vec<usize>,
+    pub confusion: Confusion,
+    pub metrics: Option<Metrics>,
+    pub job: Option<Job>,
+    /// The last finished or cancelled run: done, total, throughput (images/s) when computed.
+    pub last_run: Option<(usize, usize, Option<f64>)>,
+    pub run: u64,
+    pub status: Option<String>,
+    pub grid_columns: usize,
+    pub page: usize,
+    journal: Option<Journal>,
+    marks: Marks,
+    dirty: bool,
+}
+
+fn name_of(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+}
+
+impl App {
+    pub fn new(root: PathBuf, classes: ClassSpec, threshold: f64) -> App {
+        let positive = classes.positive_index().unwrap_or(0);
+        let marks = Marks::open(&root);
+        App {
+            journal: None,
+            marks,
+            root,
+            classes,
+            positive,
+            items: Vec::new(),
+            scanning: true,
+            scan_issues: Vec::new(),
+            model: None,
+            model_error: None,
+            threshold,
+            view: View::default(),
+            layout: Layout::List,
+            mode: Mode::Normal,
+            selected: 0,
+            visible: Vec::new(),
+            confusion: Confusion::default(),
+            metrics: None,
+            job: None,
+            last_run: None,
+            run: 0,
+            status: None,
+            grid_columns: 4,
+            page: 10,
+            dirty: true,
+        }
+    }
+
+    /// Adds scanned images (marks read from the sidecar).
+    pub fn add_entries(&mut self, entries: Vec<Entry>) {
+        for e in entries {
+            let mark = self.marks.get(&e.path);
+            self.items.push(Item {
+                name: name_of(&self.root, &e.path),
+                path: e.path,
+                split: e.split,
+                label: e.label,
+                score: None,
+                error: None,
+                mark,
+            });
+        }
+        self.dirty = true;
+    }
+
+    /// A score (or error) for item `index`, from job `run`. Results of an older job than the
+    /// current one, or for a file that has since moved, are dropped.
+    pub fn apply_score(&mut self, run: u64, index: usize, path: &Path, result: Result<f64, String>, computed: bool) -> bool {
+        if run != self.run {
+            return false;
+        }
+        let Some(item) = self.items.get_mut(index) else { return false };
+        if item.path != path {
+            return false;
+        }
+        match result {
+            Ok(p) => {
+                item.score = Some(p);
+                item.error = None;
+            }
+            Err(e) => {
+                item.score = None;
+                item.error = Some(e);
+            }
+        }
+        if let Some(j) = &mut self.job
+            && j.run == run
+        {
+            j.done += 1;
+            j.computed += computed as usize;
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// A cached score found without running the model (any job): applied when still unscored.
+    pub fn apply_cached(&mut self, index: usize, path: &Path, p: f64) {
+        if let Some(item) = self.items.get_mut(index)
+            && item.path == path
+            && item.score.is_none()
+        {
+            item.score = Some(p);
+            self.dirty = true;
+        }
+    }
+
+    pub fn job_finished(&mut self, run: u64) {
+        if let Some(j) = &self.job
+            && j.run == run
+        {
+            self.last_run = Some((j.done, j.total, self.rate()));
+            self.job = None;
+            self.dirty = true;
+        }
+    }
+
+    /// Images per second of the current job (computed images only).
+    pub fn rate(&self) -> Option<f64> {
+        let j = self.job.as_ref()?;
+        let s = j.started.elapsed().as_secs_f64();
+        (j.computed > 0 && s > 0.0).then(|| j.computed as f64 / s)
+    }
+
+    /// Recomputes the visible list and the matrix when something changed.
+    pub fn refresh(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let keep_path = self.selected_item().map(|i| i.path.clone());
+        self.visible = visible(&self.items, &self.view, self.positive, self.threshold);
+        let (c, m) = matrix(&self.items, self.positive, self.threshold);
+        self.confusion = c;
+        self.metrics = m;
+        // Keep the same image selected when it is still shown.
+        if let Some(p) = keep_path
+            && let Some(pos) = self.visible.iter().position(|&i| self.items[i].path == p)
+        {
+            self.selected = pos;
+        }
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        self.visible.get(self.selected).copied()
+    }
+
+    pub fn selected_item(&self) -> Option<&Item> {
+        self.selected_index().map(|i| &self.items[i])
+    }
+
+    pub fn has_labels(&self) -> bool {
+        self.items.iter().any(|i| i.label.is_some())
+    }
+
+    fn say(&mut self, s: impl Into<String>) {
+        self.status = Some(s.into());
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let n = self.visible.len();
+        if n == 0 {
+            return;
+        }
+        let cur = self.selected as isize + delta;
+        self.selected = cur.clamp(0, n as isize - 1) as usize;
+    }
+
+    fn start_job(&mut self, items: Vec<(usize, PathBuf)>) -> Vec<Effect> {
+        if self.model.is_none() {
+            self.say(match &self.model_error {
+                Some(e) => format!("no model: {e}"),
+                None => "the model is still loading".into(),
+            });
+            return vec![];
+        }
+        if items.is_empty() {
+            self.say("nothing to classify");
+            return vec![];
+        }
+        self.run += 1;
+        self.job = Some(Job { run: self.run, total: items.len(), done: 0, computed: 0, started: Instant::now() });
+        vec![Effect::Classify { run: self.run, items, replace: true }]
+    }
+
+    fn set_threshold(&mut self, t: f64) {
+        self.threshold = (t * 1000.0).round().clamp(0.0, 1000.0) / 1000.0;
+        self.dirty = true;
+        self.say(format!("threshold {:.3}", self.threshold));
+    }
+
+    /// Handles one key; returns what the runtime must do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        self.status = None;
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return vec![Effect::Cancel, Effect::Quit];
+        }
+        let effects = match self.mode.clone() {
+            Mode::Help => {
+                self.mode = Mode::Normal;
+                vec![]
+            }
+            Mode::Search(mut s) => {
+                match key.code {
+                    KeyCode::Esc => {
+                        self.view.search.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        s.pop();
+                        self.view.search = s.clone();
+                        self.mode = Mode::Search(s);
+                    }
+                    KeyCode::Char(c) => {
+                        s.push(c);
+                        self.view.search = s.clone();
+                        self.mode = Mode::Search(s);
+                    }
+                    _ => {}
+                }
+                self.dirty = true;
+                vec![]
+            }
+            Mode::Matrix { row, col } => {
+                match key.code {
+                    KeyCode::Esc | KeyCode::Char('m') => self.mode = Mode::Normal,
+                    KeyCode::Up | KeyCode::Char('k') => self.mode = Mode::Matrix { row: 0, col },
+                    KeyCode::Down | KeyCode::Char('j') => self.mode = Mode::Matrix { row: 1, col },
+                    KeyCode::Left | KeyCode::Char('h') => self.mode = Mode::Matrix { row, col: 0 },
+                    KeyCode::Right | KeyCode::Char('l') => self.mode = Mode::Matrix { row, col: 1 },
+                    KeyCode::Enter => {
+                        let cell = CellKind::at(row, col);
+                        self.view.cell = Some(cell);
+                        self.view.filter = Filter::All;
+                        self.mode = Mode::Normal;
+                        self.selected = 0;
+                        self.dirty = true;
+                        self.say(format!("showing {} (c: clear)", cell.name()));
+                    }
+                    _ => {}
+                }
+                vec![]
+            }
+            Mode::ConfirmRelabel { index, target } => {
+                self.mode = Mode::Normal;
+                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    self.relabel(index, target);
+                } else {
+                    self.say("relabel cancelled");
+                }
+                vec![]
+            }
+            Mode::Normal => self.on_normal_key(key),
+        };
+        self.refresh();
+        effects
+    }
+
+    fn on_normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        let step = if self.layout == Layout::Grid { self.grid_columns.max(1) as isize } else { 1 };
+        match key.code {
+            KeyCode::Char('q') => return vec![Effect::Cancel, Effect::Quit],
+            KeyCode::Char('?') => self.mode = Mode::Help,
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(step),
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-step),
+            KeyCode::Right | KeyCode::Char('l') if self.layout == Layout::Grid => self.move_by(1),
+            KeyCode::Left | KeyCode::Char('h') if self.layout == Layout::Grid => self.move_by(-1),
+            KeyCode::PageDown => self.move_by(self.page as isize),
+            KeyCode::PageUp => self.move_by(-(self.page as isize)),
+            KeyCode::Char('d') if key.modifiers.contains(KeyModifiers::CONTROL) => self.move_by(self.page as isize / 2),
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => self.move_by(-(self.page as isize) / 2),
+            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => self.selected = self.visible.len().saturating_sub(1),
+            KeyCode::Enter | KeyCode::Char('c') => {
+                if let Some(i) = self.selected_index() {
+                    let item = (i, self.items[i].path.clone());
+                    return match &self.job {
+                        // Jump the queue of the running job.
+                        Some(j) => vec![Effect::Classify { run: j.run, items: vec![item], replace: false }],
+                        None => self.start_job(vec![item]),
+                    };
+                }
+            }
+            KeyCode::Char('a') => {
+                let all: Vec<(usize, PathBuf)> = self.items.iter().enumerate().map(|(i, it)| (i, it.path.clone())).collect();
+                return self.start_job(all);
+            }
+            KeyCode::Esc => {
+                if self.job.is_some() {
+                    self.run += 1; // results still in flight are now stale
+                    self.last_run = self.job.as_ref().map(|j| (j.done, j.total, self.rate()));
+                    self.job = None;
+                    self.say("classification cancelled");
+                    return vec![Effect::Cancel];
+                }
+                if self.view != View::default() {
+                    let sort = self.view.sort;
+                    self.view = View { sort, ..View::default() };
+                    self.dirty = true;
+                    self.say("filters cleared");
+                }
+            }
+            KeyCode::Char('+') | KeyCode::Char('=') | KeyCode::Char(']') => self.set_threshold(self.threshold + if shift { 0.05 } else { 0.01 }),
+            KeyCode::Char('-') | KeyCode::Char('[') => self.set_threshold(self.threshold - 0.01),
+            KeyCode::Char('_') | KeyCode::Char('{') => self.set_threshold(self.threshold - 0.05),
+            KeyCode::Char('}') => self.set_threshold(self.threshold + 0.05),
+            KeyCode::Char('0') => {
+                let t = self.model.as_ref().map(|m| m.threshold).unwrap_or(0.5);
+                self.set_threshold(t);
+            }
+            KeyCode::Char('f') => {
+                self.view.filter = self.view.filter.step(true);
+                self.dirty = true;
+                self.say(format!("filter: {}", self.view.filter.name()));
+            }
+            KeyCode::Char('F') => {
+                self.view.filter = self.view.filter.step(false);
+                self.dirty = true;
+                self.say(format!("filter: {}", self.view.filter.name()));
+            }
+            KeyCode::Char('b') => {
+                let n = self.classes.names.len();
+                // any -> each class -> unlabelled -> any
+                self.view.label = match self.view.label {
+                    None => Some(Some(0)),
+                    Some(Some(c)) if c + 1 < n => Some(Some(c + 1)),
+                    Some(Some(_)) => Some(None),
+                    Some(None) => None,
+                };
+                self.dirty = true;
+                let label = match self.view.label {
+                    None => "any".to_string(),
+                    Some(None) => "unlabelled".to_string(),
+                    Some(Some(c)) => self.classes.names[c].clone(),
+                };
+                self.say(format!("label: {label}"));
+            }
+            KeyCode::Char('p') => {
+                self.view.split = match self.view.split {
+                    None => Some(Some(Split::Train)),
+                    Some(Some(Split::Train)) => Some(Some(Split::Val)),
+                    Some(Some(Split::Val)) => Some(Some(Split::Test)),
+                    Some(Some(Split::Test)) => Some(None),
+                    Some(None) => None,
+                };
+                self.dirty = true;
+                let split = match self.view.split {
+                    None => "any".to_string(),
+                    Some(None) => "none".to_string(),
+                    Some(Some(s)) => s.to_string(),
+                };
+                self.say(format!("split: {split}"));
+            }
+            KeyCode::Char('s') => {
+                self.view.sort = self.view.sort.next();
+                self.dirty = true;
+                self.say(format!("sort: {}", self.view.sort.name()));
+            }
+            KeyCode::Char('/') => self.mode = Mode::Search(self.view.search.clone()),
+            KeyCode::Char('m') => {
+                if self.has_labels() {
+                    self.mode = Mode::Matrix { row: 0, col: 0 };
+                } else {
+                    self.say("no labelled images: no confusion matrix");
+                }
+            }
+            KeyCode::Char('C') => {
+                self.view.cell = None;
+                self.dirty = true;
+            }
+            KeyCode::Char('v') | KeyCode::Tab => {
+                self.layout = match self.layout {
+                    Layout::List => Layout::Grid,
+                    Layout::Grid => Layout::Roc,
+                    Layout::Roc => Layout::List,
+                }
+            }
+            KeyCode::Char(' ') => self.toggle_mark(|m| m.reviewed = !m.reviewed),
+            KeyCode::Char('x') => self.toggle_mark(|m| m.flagged = !m.flagged),
+            KeyCode::Char('R') => {
+                if let Some(i) = self.selected_index() {
+                    let current = self.items[i].label;
+                    let target = match current {
+                        Some(c) => (c + 1) % self.classes.names.len(),
+                        None => self.positive,
+                    };
+                    self.mode = Mode::ConfirmRelabel { index: i, target };
+                }
+            }
+            KeyCode::Char('u') => self.undo(),
+            KeyCode::Char('E') => self.export(),
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn toggle_mark(&mut self, f: impl Fn(&mut Mark)) {
+        let Some(i) = self.selected_index() else { return };
+        let mut m = self.items[i].mark;
+        f(&mut m);
+        match self.marks.set(&self.items[i].path, m) {
+            Ok(()) => {
+                self.items[i].mark = m;
+                self.dirty = true;
+            }
+            Err(e) => self.say(format!("cannot save review mark: {e}")),
+        }
+    }
+
+    fn journal(&mut self) -> Result<&mut Journal, String> {
+        if self.journal.is_none() {
+            self.journal = Some(Journal::open(&self.root)?);
+        }
+        Ok(self.journal.as_mut().expect("just opened"))
+    }
+
+    fn relabel(&mut self, index: usize, target: usize) {
+        let from = self.items[index].path.clone();
+        let root = self.root.clone();
+        let classes = self.classes.clone();
+        let result = self.journal().and_then(|j| j.relabel(&root, &classes, &from, target));
+        match result {
+            Ok(m) => {
+                let _ = self.marks.rename(&m.from, &m.to);
+                let item = &mut self.items[index];
+                item.path = m.to.clone();
+                item.name = name_of(&root, &m.to);
+                item.label = Some(target);
+                self.dirty = true;
+                self.say(format!("moved to {} (u: undo)", name_of(&root, &m.to)));
+            }
+            Err(e) => self.say(format!("relabel refused: {e}")),
+        }
+    }
+
+    fn undo(&mut self) {
+        let root = self.root.clone();
+        match self.journal().and_then(|j| j.undo_last()) {
+            Ok(Some(m)) => {
+                let _ = self.marks.rename(&m.to, &m.from);
+                if let Some(item) = self.items.iter_mut().find(|i| i.path == m.to) {
+                    item.path = m.from.clone();
+                    item.name = name_of(&root, &m.from);
+                    item.label = self.classes.label_of(&root, &m.from);
+                }
+                self.dirty = true;
+                self.say(format!("restored {}", name_of(&root, &m.from)));
+            }
+            Ok(None) => self.say("nothing to undo"),
+            Err(e) => self.say(e),
+        }
+    }
+
+    /// Writes the visible list with scores and marks to `.osteoai/export-<time>.csv`.
+    pub fn export(&mut self) {
+        let mut csv = format!("path,split,label,p_{},predicted,correct,reviewed,flagged,error\n", self.classes.positive);
+        for &i in &self.visible {
+            let it = &self.items[i];
+            let cell = cell_of(it, self.positive, self.threshold);
+            let predicted = it.score.map(|p| {
+                let pos = p >= self.threshold;
+                let other = self.classes.names.iter().enumerate().find(|(k, _)| *k != self.positive).map(|(_, n)| n.clone()).unwrap_or_default();
+                if pos { self.classes.names[self.positive].clone() } else { other }
+            });
+            let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{}\n",
+                q(&it.path.display().to_string()),
+                it.split.map(|s| s.to_string()).unwrap_or_default(),
+                it.label.map(|l| self.classes.names[l].clone()).unwrap_or_default(),
+                it.score.map(|p| format!("{p:.6}")).unwrap_or_default(),
+                predicted.unwrap_or_default(),
+                match cell {
+                    Some(CellKind::TruePositive | CellKind::TrueNegative) => "yes",
+                    Some(_) => "no",
+                    None => "",
+                },
+                it.mark.reviewed,
+                it.mark.flagged,
+                q(it.error.as_deref().unwrap_or(""))
+            ));
+        }
+        let dir = self.root.join(osteoai::journal::SIDECAR);
+        let stamp = osteoai::timefmt::now_rfc3339().replace(':', "");
+        let path = dir.join(format!("export-{stamp}.csv"));
+        let r = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| osteoai::train::atomic_write(&path, csv.as_bytes()));
+        match r {
+            Ok(()) => self.say(format!("exported {} rows to {}", self.visible.len(), path.display())),
+            Err(e) => self.say(format!("export failed: {e}")),
+        }
+    }
+
+    /// Hint for the status bar: the keys that matter now.
+    pub fn key_hints(&self) -> &'static str {
+        match self.mode {
+            Mode::Search(_) => "type to search · Enter keep · Esc clear",
+            Mode::Matrix { .. } => "←↑↓→ cell · Enter show its images · Esc back",
+            Mode::ConfirmRelabel { .. } => "y move the file · any other key cancels",
+            Mode::Help => "any key closes help",
+            Mode::Normal if self.job.is_some() => "Esc cancel · j/k move · +/- threshold · f filter · ? help",
+            Mode::Normal => "a classify all · c this · m matrix · f filter · v view · R relabel · u undo · ? help · q quit",
+        }
+    }
+
+    /// The other class of a relabel, by name (for the confirmation).
+    pub fn class_name(&self, c: Option<usize>) -> &str {
+        c.and_then(|c| self.classes.names.get(c)).map(String::as_str).unwrap_or("unlabelled")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::review::Sort;
+    use crossterm::event::KeyEventKind;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent { code: c, modifiers: KeyModifiers::NONE, kind: KeyEventKind::Press, state: crossterm::event::KeyEventState::NONE }
+    }
+
+    fn app_with(items: Vec<Item>) -> App {
+        let mut a = App::new(PathBuf::from("/nonexistent-osteoai-root"), ClassSpec::fracture_default(), 0.5);
+        a.items = items;
+        a.model = Some(ModelInfo { name: "m".into(), device: "cpu".into(), threshold: 0.5 });
+        a.mark_dirty();
+        a.refresh();
+        a
+    }
+
+    #[test]
+    fn threshold_keys_rebin_the_matrix() {
+        let mut a = app_with(super::super::review::tests::sample());
+        assert_eq!((a.confusion.tp, a.confusion.fp), (1, 2));
+        for _ in 0..10 {
+            a.on_key(key(KeyCode::Char('+')));
+        }
+        assert!((a.threshold - 0.6).abs() < 1e-9);
+        assert_eq!((a.confusion.tp, a.confusion.fp), (1, 1));
+        a.on_key(key(KeyCode::Char('0')));
+        assert_eq!(a.threshold, 0.5);
+    }
+
+    #[test]
+    fn matrix_cell_selection_filters_the_list() {
+        let mut a = app_with(super::super::review::tests::sample());
+        a.on_key(key(KeyCode::Char('m')));
+        a.on_key(key(KeyCode::Down)); // actual negative
+        a.on_key(key(KeyCode::Enter)); // predicted positive: false positives
+        assert_eq!(a.view.cell, Some(CellKind::FalsePositive));
+        assert_eq!(a.visible.len(), a.confusion.fp);
+        let names: Vec<_> = a.visible.iter().map(|&i| a.items[i].name.as_str()).collect();
+        assert_eq!(names, ["c", "e"]);
+        a.on_key(key(KeyCode::Esc));
+        assert_eq!(a.visible.len(), 7);
+    }
+
+    #[test]
+    fn navigation_search_and_sort() {
+        let mut a = app_with(super::super::review::tests::sample());
+        a.on_key(key(KeyCode::Char('j')));
+        a.on_key(key(KeyCode::Down));
+        assert_eq!(a.selected_item().unwrap().name, "c");
+        a.on_key(key(KeyCode::Char('G')));
+        assert_eq!(a.selected_item().unwrap().name, "g");
+        a.on_key(key(KeyCode::Char('/')));
+        for c in "d".chars() {
+            a.on_key(key(KeyCode::Char(c)));
+        }
+        a.on_key(key(KeyCode::Enter));
+        assert_eq!(a.visible.len(), 1);
+        a.on_key(key(KeyCode::Esc));
+        a.on_key(key(KeyCode::Char('s')));
+        assert_eq!(a.view.sort, Sort::ScoreDesc);
+        assert_eq!(a.selected_item().unwrap().name, "d", "selection follows the image");
+    }
+
+    #[test]
+    fn classify_all_then_cancel_drops_stale_results() {
+        let mut a = app_with(super::super::review::tests::sample());
+        let fx = a.on_key(key(KeyCode::Char('a')));
+        let Effect::Classify { run, items, replace } = &fx[0] else { panic!("{fx:?}") };
+        assert!(*replace);
+        assert_eq!(items.len(), 7);
+        let run = *run;
+        assert!(a.apply_score(run, 6, Path::new("g"), Ok(0.7), true));
+        assert_eq!(a.items[6].score, Some(0.7));
+        assert_eq!(a.on_key(key(KeyCode::Esc)), vec![Effect::Cancel]);
+        assert!(a.job.is_none());
+        // A result of the cancelled run arriving late is ignored.
+        assert!(!a.apply_score(run, 0, Path::new("a"), Ok(0.01), true));
+        assert_eq!(a.items[0].score, Some(0.9));
+    }
+
+    #[test]
+    fn classify_selected_jumps_the_queue_of_a_running_job() {
+        let mut a = app_with(super::super::review::tests::sample());
+        a.on_key(key(KeyCode::Char('a')));
+        let fx = a.on_key(key(KeyCode::Char('c')));
+        assert!(matches!(&fx[0], Effect::Classify { replace: false, items, .. } if items.len() == 1));
+    }
+
+    #[test]
+    fn help_and_quit() {
+        let mut a = app_with(vec![]);
+        a.on_key(key(KeyCode::Char('?')));
+        assert_eq!(a.mode, Mode::Help);
+        a.on_key(key(KeyCode::Char('x')));
+        assert_eq!(a.mode, Mode::Normal);
+        assert!(a.on_key(key(KeyCode::Char('q'))).contains(&Effect::Quit));
+    }
+
+    #[test]
+    fn relabel_moves_the_file_after_confirmation_and_undo_brings_it_back() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().to_path_buf();
+        std::fs::create_dir_all(root.join("test/fracture")).unwrap();
+        std::fs::create_dir_all(root.join("test/nofracture")).unwrap();
+        std::fs::write(root.join("test/fracture/a.jpg"), b"A").unwrap();
+        std::fs::write(root.join("test/nofracture/a.jpg"), b"clash").unwrap();
+        let classes = ClassSpec::fracture_default();
+        let mut a = App::new(root.clone(), classes.clone(), 0.5);
+        a.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        a.refresh();
+        assert_eq!(a.selected_item().unwrap().name, "test/fracture/a.jpg");
+        // Anything but y cancels.
+        a.on_key(key(KeyCode::Char('R')));
+        a.on_key(key(KeyCode::Char('n')));
+        assert!(root.join("test/fracture/a.jpg").exists());
+        a.on_key(key(KeyCode::Char('R')));
+        assert!(matches!(a.mode, Mode::ConfirmRelabel { target: 1, .. }));
+        a.on_key(key(KeyCode::Char('y')));
+        let moved = root.join("test/nofracture/a (relabelled 1).jpg");
+        assert_eq!(std::fs::read(&moved).unwrap(), b"A");
+        assert_eq!(std::fs::read(root.join("test/nofracture/a.jpg")).unwrap(), b"clash");
+        assert!(!root.join("test/fracture/a.jpg").exists());
+        assert!(a.items.iter().any(|i| i.path == moved && i.label == Some(1)));
+        // Undo, from a fresh session (the journal survives a restart).
+        let mut b = App::new(root.clone(), classes.clone(), 0.5);
+        b.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        b.refresh();
+        b.on_key(key(KeyCode::Char('u')));
+        assert_eq!(std::fs::read(root.join("test/fracture/a.jpg")).unwrap(), b"A");
+        assert!(!moved.exists());
+        assert!(b.items.iter().any(|i| i.path == root.join("test/fracture/a.jpg") && i.label == Some(0)));
+        b.on_key(key(KeyCode::Char('u')));
+        assert_eq!(b.status.as_deref(), Some("nothing to undo"));
+    }
+
+    #[test]
+    fn review_marks_persist_and_export_writes_the_visible_rows() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().to_path_buf();
+        std::fs::create_dir_all(root.join("fracture")).unwrap();
+        std::fs::write(root.join("fracture/a.jpg"), b"A").unwrap();
+        std::fs::write(root.join("fracture/b.jpg"), b"B").unwrap();
+        let classes = ClassSpec::fracture_default();
+        let mut a = App::new(root.clone(), classes.clone(), 0.5);
+        a.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        a.refresh();
+        a.on_key(key(KeyCode::Char(' ')));
+        a.on_key(key(KeyCode::Char('j')));
+        a.on_key(key(KeyCode::Char('x')));
+        let mut b = App::new(root.clone(), classes.clone(), 0.5);
+        b.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        assert!(b.items[0].mark.reviewed && !b.items[0].mark.flagged);
+        assert!(b.items[1].mark.flagged);
+        b.view.filter = Filter::Unreviewed;
+        b.mark_dirty();
+        b.refresh();
+        b.on_key(key(KeyCode::Char('E')));
+        let exported: Vec<_> = std::fs::read_dir(root.join(".osteoai")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("export-")).collect();
+        assert_eq!(exported.len(), 1);
+        let text = std::fs::read_to_string(exported[0].path()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.lines().nth(1).unwrap().contains("b.jpg"));
+    }
+}

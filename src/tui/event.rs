@@ -1,0 +1,27 @@
+//! The one event type of the dashboard: input, scan results, scores, images, ticks.
+
+use std::path::PathBuf;
+
+use crossterm::event::KeyEvent;
+use osteoai::scan::Entry;
+
+use super::app::ModelInfo;
+use super::images::{ImgEntry, ImgKey};
+
+pub enum Event {
+    /// A key and when it arrived (latency measurement).
+    Key(KeyEvent, std::time::Instant),
+    Resize,
+    Tick,
+    /// Images found by the scan, in order.
+    Scanned(Vec<Entry>),
+    ScanIssue(PathBuf, String),
+    ScanDone,
+    EngineReady(Result<ModelInfo, String>),
+    /// A score of job `run`; `computed` is false when it came from the score cache.
+    Score { run: u64, index: usize, path: PathBuf, result: Result<f64, String>, computed: bool },
+    /// A cached score found by a lookup (no job).
+    Cached { index: usize, path: PathBuf, p: f64 },
+    JobDone { run: u64 },
+    Image(ImgKey, ImgEntry),
+}

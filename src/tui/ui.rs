@@ -1,0 +1,441 @@
+//! Drawing the dashboard from the state: list or thumbnail grid or ROC curve on the left,
+//! preview and confusion matrix on the right, a status bar, and overlays (help, search,
+//! relabel confirmation). Returns the images it wants prepared, most important first.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout as Split, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, Wrap};
+use ratatui_image::Image;
+
+use super::app::{App, Layout, Mode};
+use super::images::{ImgEntry, ImgKey, Images};
+use super::review::{CellKind, Item, cell_of};
+use super::theme::Theme;
+
+const NOT_CLINICAL: &str = "research tool — NOT FOR CLINICAL USE";
+
+pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> Vec<ImgKey> {
+    app.refresh();
+    let area = f.area();
+    let mut wanted = Vec::new();
+    let [top, body, status] = Split::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    draw_title(f, app, top, theme, &format!("{:?}", images.picker.protocol_type()).to_lowercase());
+    draw_status(f, app, status, theme);
+    if body.height < 3 || body.width < 20 {
+        f.render_widget(Paragraph::new("window too small"), body);
+        return wanted;
+    }
+    // Narrow or short windows: the list alone (the preview needs room to mean anything).
+    let wide = body.width >= 72 && body.height >= 14;
+    let (left, right) = if wide {
+        let list_w = if body.width >= 140 { body.width * 45 / 100 } else { body.width * 52 / 100 };
+        let [l, r] = Split::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(body);
+        (l, Some(r))
+    } else {
+        (body, None)
+    };
+    match app.layout {
+        Layout::List => draw_list(f, app, left, theme),
+        Layout::Grid => draw_grid(f, app, images, left, theme, &mut wanted),
+        Layout::Roc => draw_roc(f, app, left, theme),
+    }
+    if let Some(r) = right {
+        let matrix_h = 10.min(r.height / 2).max(8);
+        let [preview, matrix] = Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
+        draw_preview(f, app, images, preview, theme, &mut wanted);
+        draw_matrix(f, app, matrix, theme);
+    }
+    match &app.mode {
+        Mode::Help => draw_help(f, area, theme),
+        Mode::Search(s) => {
+            let a = Rect { x: body.x, y: body.y + body.height.saturating_sub(1), width: body.width, height: 1 };
+            f.render_widget(Clear, a);
+            f.render_widget(Paragraph::new(format!("/{s}▏")).style(theme.focus()), a);
+        }
+        Mode::ConfirmRelabel { index, target } => {
+            let it = &app.items[*index];
+            let text = format!(
+                "Move {}\nfrom class {} to class {}?\n\nThe file is moved (never overwritten) and the move is journalled; u undoes it.\n\ny: move   any other key: cancel",
+                it.name,
+                app.class_name(it.label),
+                app.class_name(Some(*target))
+            );
+            let a = centered(area, 64.min(area.width), 9.min(area.height));
+            f.render_widget(Clear, a);
+            f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::bordered().title(" relabel ").border_style(theme.warning())), a);
+        }
+        _ => {}
+    }
+    wanted
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    Rect { x: area.x + area.width.saturating_sub(w) / 2, y: area.y + area.height.saturating_sub(h) / 2, width: w, height: h }
+}
+
+fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str) {
+    let mut spans = vec![Span::styled(" osteoai ", theme.title()), Span::raw(app.root.display().to_string())];
+    let scan = if app.scanning { format!("  scanning… {} images", app.items.len()) } else { format!("  {} images · {protocol}", app.items.len()) };
+    spans.push(Span::styled(scan, theme.dim()));
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let room = (area.width as usize).saturating_sub(used + 1);
+    if room >= NOT_CLINICAL.len() {
+        spans.push(Span::raw(" ".repeat(room - NOT_CLINICAL.len())));
+        spans.push(Span::styled(NOT_CLINICAL, theme.warning()));
+    } else if room >= 16 {
+        spans.push(Span::raw(" ".repeat(room - 16)));
+        spans.push(Span::styled("NOT FOR CLINICAL", theme.warning()));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
+    let model = match (&app.model, &app.model_error) {
+        (Some(m), _) => format!("{} · {}", m.device, m.name),
+        (None, Some(e)) => format!("model error: {e}"),
+        (None, None) => "loading model…".into(),
+    };
+    let progress = match &app.job {
+        Some(j) => {
+            let rate = app.rate().map(|r| format!(" {r:.1} img/s")).unwrap_or_default();
+            format!(" │ {}/{}{rate}", j.done, j.total)
+        }
+        None => match app.last_run {
+            Some((done, total, Some(r))) => format!(" │ last run {done}/{total} {r:.1} img/s"),
+            Some((done, total, None)) => format!(" │ last run {done}/{total} (cached)"),
+            None => String::new(),
+        },
+    };
+    let msg = app.status.clone().unwrap_or_else(|| app.key_hints().to_string());
+    let line = Line::from(vec![
+        Span::styled(format!(" {model}"), theme.dim()),
+        Span::styled(progress, theme.focus()),
+        Span::raw(" │ "),
+        Span::raw(msg),
+    ]);
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn short(name: &str) -> String {
+    name.chars().take(6).collect()
+}
+
+/// ✓ when the prediction agrees with the label, ✗ when not, blank when either is missing.
+fn verdict(app: &App, it: &Item) -> &'static str {
+    match cell_of(it, app.positive, app.threshold) {
+        Some(CellKind::TruePositive | CellKind::TrueNegative) => "✓",
+        Some(_) => "✗",
+        None => " ",
+    }
+}
+
+fn list_title(app: &App) -> String {
+    let mut parts = vec![format!("{} of {}", app.visible.len(), app.items.len())];
+    if app.view.filter != super::review::Filter::All {
+        parts.push(app.view.filter.name().into());
+    }
+    if let Some(c) = app.view.cell {
+        parts.push(c.name().into());
+    }
+    if let Some(l) = app.view.label {
+        parts.push(format!("label {}", app.class_name(l)));
+    }
+    if let Some(s) = app.view.split {
+        parts.push(format!("split {}", s.map(|s| s.to_string()).unwrap_or_else(|| "none".into())));
+    }
+    if !app.view.search.is_empty() {
+        parts.push(format!("/{}", app.view.search));
+    }
+    parts.push(format!("sort {}", app.view.sort.name()));
+    format!(" {} ", parts.join(" · "))
+}
+
+/// First row shown so that the selection is visible.
+fn scroll(selected: usize, height: usize, len: usize) -> usize {
+    if height == 0 || len <= height {
+        return 0;
+    }
+    let half = height / 2;
+    selected.saturating_sub(half).min(len - height)
+}
+
+fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
+    let block = Block::bordered().title(list_title(app));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let height = inner.height.saturating_sub(1) as usize;
+    app.page = height.max(1);
+    if app.items.is_empty() {
+        let msg = if app.scanning { "scanning…" } else { "no images found here (jpg, png, bmp, tif, webp)" };
+        f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
+        return;
+    }
+    let first = scroll(app.selected, height, app.visible.len());
+    let rows: Vec<Row> = app.visible[first..(first + height).min(app.visible.len())]
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let it = &app.items[i];
+            let v = verdict(app, it);
+            let v_style = if v == "✗" { theme.bad() } else { theme.good() };
+            let mark = match (it.mark.reviewed, it.mark.flagged) {
+                (_, true) => "⚑",
+                (true, false) => "●",
+                _ => " ",
+            };
+            let (score, pred) = match (it.score, &it.error) {
+                (Some(p), _) => {
+                    let pos = p >= app.threshold;
+                    let pred = if pos { short(&app.classes.names[app.positive]) } else { short(app.class_name(other(app))) };
+                    (format!("{p:.3}"), pred)
+                }
+                (None, Some(_)) => ("error".into(), String::new()),
+                (None, None) => ("·".into(), String::new()),
+            };
+            let score_style = match (it.score, &it.error) {
+                (Some(p), _) if p >= app.threshold => theme.positive(),
+                (Some(_), _) => theme.negative(),
+                (None, Some(_)) => theme.bad(),
+                _ => theme.dim(),
+            };
+            let row = Row::new(vec![
+                Cell::from(v).style(v_style),
+                Cell::from(mark),
+                Cell::from(score).style(score_style),
+                Cell::from(pred),
+                Cell::from(it.label.map(|l| short(&app.classes.names[l])).unwrap_or_else(|| "-".into())),
+                Cell::from(it.split.map(|s| s.to_string()).unwrap_or_else(|| "-".into())),
+                Cell::from(it.name.clone()),
+            ]);
+            if first + k == app.selected { row.style(theme.selected()) } else { row }
+        })
+        .collect();
+    let header = Row::new(["", "", "score", "pred", "label", "split", "name"]).style(theme.dim().add_modifier(Modifier::UNDERLINED));
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Min(8),
+    ];
+    f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+}
+
+fn other(app: &App) -> Option<usize> {
+    (0..app.classes.names.len()).find(|&c| c != app.positive)
+}
+
+fn draw_grid(f: &mut Frame, app: &mut App, images: &mut Images, area: Rect, theme: Theme, wanted: &mut Vec<ImgKey>) {
+    let block = Block::bordered().title(list_title(app));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let (cw, ch) = (18u16, 9u16);
+    let cols = (inner.width / cw).max(1) as usize;
+    let rows = (inner.height / ch).max(1) as usize;
+    app.grid_columns = cols;
+    app.page = cols * rows;
+    let n = app.visible.len();
+    let first_row = scroll(app.selected / cols, rows, n.div_ceil(cols));
+    for r in 0..rows {
+        for c in 0..cols {
+            let pos = (first_row + r) * cols + c;
+            let Some(&i) = app.visible.get(pos) else { continue };
+            let cell = Rect { x: inner.x + c as u16 * cw, y: inner.y + r as u16 * ch, width: cw.min(inner.width), height: ch.min(inner.height) };
+            let it = &app.items[i];
+            let style = if pos == app.selected { theme.selected() } else { Style::new() };
+            let b = Block::new().borders(Borders::ALL).border_style(if pos == app.selected { theme.focus() } else { theme.dim() });
+            let img_area = b.inner(cell);
+            f.render_widget(b, cell);
+            let [pic, caption] = Split::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(img_area);
+            let key = ImgKey { path: it.path.clone(), cols: pic.width, rows: pic.height };
+            match images.get(&key) {
+                Some(ImgEntry::Ready(p)) => f.render_widget(Image::new(p), pic),
+                Some(ImgEntry::Failed(_)) => f.render_widget(Paragraph::new("unreadable").style(theme.bad()), pic),
+                None => {
+                    f.render_widget(Paragraph::new("…").style(theme.dim()), pic);
+                    wanted.push(key);
+                }
+            }
+            let score = it.score.map(|p| format!("{p:.2} ")).unwrap_or_default();
+            let v = verdict(app, it);
+            f.render_widget(Paragraph::new(format!("{v}{score}{}", it.name.rsplit('/').next().unwrap_or(""))).style(style), caption);
+        }
+    }
+}
+
+fn draw_preview(f: &mut Frame, app: &App, images: &mut Images, area: Rect, theme: Theme, wanted: &mut Vec<ImgKey>) {
+    let Some(it) = app.selected_item() else {
+        f.render_widget(Block::bordered().title(" preview "), area);
+        return;
+    };
+    let block = Block::bordered().title(format!(" {} ", it.name.rsplit('/').next().unwrap_or("")));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [pic, info] = Split::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
+    if let Some(e) = &it.error {
+        f.render_widget(Paragraph::new(format!("cannot read this file:\n{e}")).style(theme.bad()).wrap(Wrap { trim: true }), pic);
+    } else {
+        let key = ImgKey { path: it.path.clone(), cols: pic.width, rows: pic.height };
+        match images.get(&key) {
+            Some(ImgEntry::Ready(p)) => {
+                f.render_widget(Image::new(p), pic);
+                images.last_preview = Some(key.clone());
+            }
+            Some(ImgEntry::Failed(e)) => {
+                f.render_widget(Paragraph::new(format!("cannot show this image:\n{e}")).style(theme.bad()).wrap(Wrap { trim: true }), pic)
+            }
+            None => {
+                // Keep the previous image until this one is ready.
+                match images.last_preview.as_ref().and_then(|k| images.get(k)) {
+                    Some(ImgEntry::Ready(p)) => f.render_widget(Image::new(p), pic),
+                    _ => f.render_widget(Paragraph::new("loading…").style(theme.dim()), pic),
+                }
+                wanted.insert(0, key);
+            }
+        }
+    }
+    let pos_name = &app.classes.names[app.positive];
+    let mut lines = Vec::new();
+    match it.score {
+        Some(p) => {
+            let width = info.width.saturating_sub(24).max(10) as usize;
+            let filled = ((p * width as f64).round() as usize).min(width);
+            let tpos = ((app.threshold * width as f64).round() as usize).min(width.saturating_sub(1));
+            let bar: String = (0..width).map(|k| if k == tpos { '┃' } else if k < filled { '█' } else { '░' }).collect();
+            let decision = if p >= app.threshold { pos_name.clone() } else { app.class_name(other(app)).to_string() };
+            lines.push(Line::from(vec![Span::raw(format!("P({pos_name}) {p:.3} ")), Span::styled(bar, if p >= app.threshold { theme.positive() } else { theme.negative() })]));
+            lines.push(Line::from(format!("threshold {:.3} → {decision}", app.threshold)));
+        }
+        None if it.error.is_some() => lines.push(Line::styled("not scored: unreadable file", theme.bad())),
+        None => lines.push(Line::styled("not scored yet (c: classify this, a: all)", theme.dim())),
+    }
+    let truth = match (it.label, cell_of(it, app.positive, app.threshold)) {
+        (Some(l), Some(CellKind::TruePositive | CellKind::TrueNegative)) => Span::styled(format!("label {} ✓ agrees", app.classes.names[l]), theme.good()),
+        (Some(l), Some(_)) => Span::styled(format!("label {} ✗ disagrees", app.classes.names[l]), theme.bad()),
+        (Some(l), None) => Span::raw(format!("label {}", app.classes.names[l])),
+        (None, _) => Span::styled("no label (folder names no class)", theme.dim()),
+    };
+    let split = it.split.map(|s| format!(" · split {s}")).unwrap_or_default();
+    let marks = match (it.mark.reviewed, it.mark.flagged) {
+        (true, true) => " · reviewed · flagged",
+        (true, false) => " · reviewed",
+        (false, true) => " · flagged",
+        _ => "",
+    };
+    lines.push(Line::from(vec![truth, Span::raw(split), Span::raw(marks)]));
+    f.render_widget(Paragraph::new(lines), info);
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
+}
+
+fn draw_matrix(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
+    let focus = matches!(app.mode, Mode::Matrix { .. });
+    let block = Block::bordered()
+        .title(format!(" confusion matrix @ {:.3} ", app.threshold))
+        .border_style(if focus { theme.focus() } else { Style::new() });
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if !app.has_labels() {
+        f.render_widget(
+            Paragraph::new("No labels: folder names match no class, so there is no matrix. Images still browse and score.").style(theme.dim()).wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let Some(m) = &app.metrics else {
+        f.render_widget(Paragraph::new("no scores yet — press a to classify the folder").style(theme.dim()), inner);
+        return;
+    };
+    let c = app.confusion;
+    let pos = short(&app.classes.names[app.positive]);
+    let neg = short(app.class_name(other(app)));
+    let sel = match app.mode {
+        Mode::Matrix { row, col } => Some(CellKind::at(row, col)),
+        _ => app.view.cell,
+    };
+    let cell = |kind: CellKind, n: usize| {
+        let good = matches!(kind, CellKind::TruePositive | CellKind::TrueNegative);
+        let style = if sel == Some(kind) { theme.selected() } else if good { theme.good() } else { theme.bad() };
+        Span::styled(format!("{n:>7}"), style)
+    };
+    let lines = vec![
+        Line::from(format!("{:<13}{:>8}{:>8}", "actual\\pred", pos, neg)),
+        Line::from(vec![Span::raw(format!("{pos:<13} ")), cell(CellKind::TruePositive, c.tp), Span::raw(" "), cell(CellKind::FalseNegative, c.fn_)]),
+        Line::from(vec![Span::raw(format!("{neg:<13} ")), cell(CellKind::FalsePositive, c.fp), Span::raw(" "), cell(CellKind::TrueNegative, c.tn)]),
+        Line::from(format!("n {}  acc {}  AUC {}", m.n, opt(m.accuracy), opt(m.roc_auc))),
+        Line::from(format!("sens {}  spec {}", opt(m.sensitivity), opt(m.specificity))),
+        Line::from(format!("PPV {}  NPV {}", opt(m.precision), opt(m.npv))),
+    ];
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_roc(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
+    let mut y = Vec::new();
+    let mut s = Vec::new();
+    for it in &app.items {
+        if let (Some(l), Some(p)) = (it.label, it.score) {
+            y.push(l == app.positive);
+            s.push(p);
+        }
+    }
+    let title = format!(" ROC curve · AUC {} · ● operating point @ {:.3} ", opt(app.metrics.as_ref().and_then(|m| m.roc_auc)), app.threshold);
+    if y.is_empty() {
+        f.render_widget(Paragraph::new("no labelled, scored images yet").block(Block::bordered().title(title)), area);
+        return;
+    }
+    let curve: Vec<(f64, f64)> = osteoai::metrics::roc_curve(&y, &s).into_iter().map(|(x, y, _)| (x, y)).collect();
+    let c = app.confusion;
+    let op = [(c.fp as f64 / (c.fp + c.tn).max(1) as f64, c.tp as f64 / (c.tp + c.fn_).max(1) as f64)];
+    let diag = [(0.0, 0.0), (1.0, 1.0)];
+    let data = vec![
+        Dataset::default().marker(symbols::Marker::Dot).graph_type(GraphType::Line).style(theme.dim()).data(&diag),
+        Dataset::default().name("ROC").marker(symbols::Marker::Braille).graph_type(GraphType::Line).style(theme.title()).data(&curve),
+        Dataset::default().name("threshold").marker(symbols::Marker::Block).graph_type(GraphType::Scatter).style(theme.warning()).data(&op),
+    ];
+    let chart = Chart::new(data)
+        .block(Block::bordered().title(title))
+        .x_axis(Axis::default().title("1 - specificity").bounds([0.0, 1.0]).labels(["0", "0.5", "1"]))
+        .y_axis(Axis::default().title("sensitivity").bounds([0.0, 1.0]).labels(["0", "0.5", "1"]));
+    f.render_widget(chart, area);
+}
+
+pub const HELP: &[(&str, &str)] = &[
+    ("j k ↓ ↑", "move (h l ← → in the grid)"),
+    ("g G Home End", "first / last"),
+    ("PgUp PgDn ^u ^d", "page / half page"),
+    ("c Enter", "classify the selected image"),
+    ("a", "classify the whole folder"),
+    ("Esc", "cancel the run; else clear filters"),
+    ("+ - ] [", "threshold ±0.01 ({ } ±0.05, 0 model's)"),
+    ("f F", "filter: errors, FP, FN, uncertain, unreviewed…"),
+    ("b", "filter by label"),
+    ("p", "filter by split"),
+    ("s", "sort: name, score, error margin"),
+    ("/", "search by name"),
+    ("m", "pick a matrix cell to see its images"),
+    ("C", "clear the matrix cell filter"),
+    ("v Tab", "list → thumbnail grid → ROC curve"),
+    ("Space", "mark reviewed"),
+    ("x", "flag"),
+    ("R", "relabel: move to the other class folder"),
+    ("u", "undo the last relabel"),
+    ("E", "export the list to .osteoai/export-*.csv"),
+    ("? / q", "help / quit"),
+];
+
+fn draw_help(f: &mut Frame, area: Rect, theme: Theme) {
+    let h = (HELP.len() as u16 + 4).min(area.height);
+    let a = centered(area, 66.min(area.width), h);
+    let mut lines: Vec<Line> = HELP.iter().map(|(k, d)| Line::from(vec![Span::styled(format!("{k:>17}  "), theme.focus()), Span::raw(*d)])).collect();
+    lines.push(Line::from(""));
+    lines.push(Line::styled(NOT_CLINICAL, theme.warning()).alignment(Alignment::Center));
+    f.render_widget(Clear, a);
+    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys ")), a);
+}

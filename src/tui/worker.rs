@@ -1,0 +1,158 @@
+//! The classification worker: owns the engine (and through it the LightGBM owner thread),
+//! loads it off the UI thread, and works through a queue of images batch by batch, checking
+//! for new orders between batches. Scores are cached on disk per file identity and model.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+
+use osteoai::cache::{DiskCache, cache_root, file_key};
+use osteoai::device::DeviceChoice;
+use osteoai::engine::Engine;
+
+use super::app::{Effect, ModelInfo};
+use super::event::Event;
+
+pub enum Order {
+    Classify { run: u64, items: Vec<(usize, PathBuf)>, replace: bool },
+    /// Look up cached scores only (no model run).
+    Lookup(Vec<(usize, PathBuf)>),
+    Cancel,
+}
+
+/// Handle used by the runtime.
+pub struct Worker {
+    tx: Sender<Order>,
+    /// Set to stop the batch in flight (cancel or replace).
+    cancel: Arc<AtomicBool>,
+}
+
+impl Worker {
+    pub fn start(model_dir: PathBuf, device: DeviceChoice, events: Sender<Event>) -> Worker {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let c = cancel.clone();
+        let _ = std::thread::Builder::new().name("classifier".into()).spawn(move || serve(model_dir, device, rx, events, c));
+        Worker { tx, cancel }
+    }
+
+    pub fn apply(&self, effect: &Effect) {
+        match effect {
+            Effect::Classify { run, items, replace } => {
+                if *replace {
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+                let _ = self.tx.send(Order::Classify { run: *run, items: items.clone(), replace: *replace });
+            }
+            Effect::Cancel => {
+                self.cancel.store(true, Ordering::SeqCst);
+                let _ = self.tx.send(Order::Cancel);
+            }
+            Effect::Quit => {}
+        }
+    }
+
+    pub fn lookup(&self, items: Vec<(usize, PathBuf)>) {
+        let _ = self.tx.send(Order::Lookup(items));
+    }
+}
+
+fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: Sender<Event>, cancel: Arc<AtomicBool>) {
+    let loaded = osteoai::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
+    let engine = match loaded {
+        Ok(e) => {
+            let info = ModelInfo { name: e.bundle.name().to_string(), device: e.backbone.device.description.clone(), threshold: e.manifest().threshold };
+            let _ = events.send(Event::EngineReady(Ok(info)));
+            e
+        }
+        Err(err) => {
+            let _ = events.send(Event::EngineReady(Err(err)));
+            // Keep answering lookups and orders with nothing, until the UI goes away.
+            for order in rx {
+                if let Order::Classify { run, items, .. } = order {
+                    for (index, path) in items {
+                        let _ = events.send(Event::Score { run, index, path, result: Err("no model loaded".into()), computed: false });
+                    }
+                    let _ = events.send(Event::JobDone { run });
+                }
+            }
+            return;
+        }
+    };
+    let scores = DiskCache::new(cache_root().join("scores"));
+    let salt = engine.bundle.fingerprint;
+    let mut queue: VecDeque<(usize, PathBuf)> = VecDeque::new();
+    let mut run = 0u64;
+    loop {
+        // Take every pending order; block only when there is nothing to do.
+        let mut orders = Vec::new();
+        if queue.is_empty() {
+            match rx.recv() {
+                Ok(o) => orders.push(o),
+                Err(_) => return,
+            }
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(o) => orders.push(o),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        for o in orders {
+            match o {
+                Order::Classify { run: g, items, replace } => {
+                    if replace {
+                        queue = items.into();
+                        run = g;
+                    } else if g == run {
+                        for it in items.into_iter().rev() {
+                            queue.push_front(it);
+                        }
+                    }
+                    cancel.store(false, Ordering::SeqCst);
+                }
+                Order::Cancel => {
+                    queue.clear();
+                    cancel.store(false, Ordering::SeqCst);
+                }
+                Order::Lookup(items) => {
+                    for (index, path) in items {
+                        if let Some(p) = file_key(&path, salt).and_then(|k| scores.get_f32(k)).and_then(|v| v.first().copied()) {
+                            let _ = events.send(Event::Cached { index, path, p: p as f64 });
+                        }
+                    }
+                }
+            }
+        }
+        if queue.is_empty() {
+            continue;
+        }
+        // One batch: cached scores answer at once, the rest go through the model.
+        let mut batch: Vec<(usize, PathBuf)> = Vec::new();
+        while batch.len() < engine.backbone.batch_size
+            && let Some((index, path)) = queue.pop_front()
+        {
+            let key = file_key(&path, salt);
+            match key.and_then(|k| scores.get_f32(k)).and_then(|v| v.first().copied()) {
+                Some(p) => {
+                    let _ = events.send(Event::Score { run, index, path, result: Ok(p as f64), computed: false });
+                }
+                None => batch.push((index, path)),
+            }
+        }
+        let paths: Vec<PathBuf> = batch.iter().map(|b| b.1.clone()).collect();
+        engine.classify_stream(&paths, &cancel, |k, result| {
+            let (index, path) = batch[k].clone();
+            if let (Ok(p), Some(key)) = (&result, file_key(&path, salt)) {
+                scores.put_f32(key, &[*p as f32]);
+            }
+            let _ = events.send(Event::Score { run, index, path, result, computed: true });
+        });
+        if queue.is_empty() && !cancel.load(Ordering::SeqCst) {
+            let _ = events.send(Event::JobDone { run });
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! End to end, in a real terminal: tmux runs the dashboard on a copy of the demo fixtures;
+//! keys classify the folder, open a matrix cell, relabel a file and undo it, and quit. What a
+//! person would see is read back with capture-pane: the matrix equals `osteoai eval` on the same
+//! folder, and every file is where it started.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{osteoai, root, run};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = Command::new("tmux").args(["send-keys", "-t", &self.name, k]).status().unwrap().success();
+            assert!(ok, "tmux send-keys {k}");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    fn screen(&self) -> String {
+        let o = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(180), "timed out waiting for {what}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    fn alive(&self) -> bool {
+        Command::new("tmux").args(["has-session", "-t", &self.name]).output().map(|o| o.status.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+    }
+}
+
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".osteoai")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The two rows of the confusion matrix as drawn: [[tp, fn], [fp, tn]].
+fn matrix(screen: &str) -> [[u64; 2]; 2] {
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = lines.iter().position(|l| l.contains("actual\\pred")).unwrap_or_else(|| panic!("no matrix on screen:\n{screen}"));
+    let nums = |l: &str| -> Vec<u64> {
+        // The matrix sits in the right panel: take the numbers after the last "│ " border.
+        let panel = l.rsplit_once("│ ").map(|(_, r)| r).unwrap_or(l);
+        panel.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
+    };
+    let (a, b) = (nums(lines[at + 1]), nums(lines[at + 2]));
+    assert!(a.len() >= 2 && b.len() >= 2, "cannot read the matrix:\n{}\n{}", lines[at + 1], lines[at + 2]);
+    [[a[a.len() - 2], a[a.len() - 1]], [b[b.len() - 2], b[b.len() - 1]]]
+}
+
+#[test]
+fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (scripts/setup.sh installs it)");
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let demo = work.path().join("demo");
+    for (rel, bytes) in snapshot(&root().join("fixtures/demo")) {
+        let p = demo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let before = snapshot(&demo);
+    let cache = tempfile::tempdir().unwrap();
+    let t = Tmux { name: format!("osteoai-e2e-{}", std::process::id()) };
+    let cmd = format!(
+        "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu --protocol halfblocks",
+        root().display(),
+        cache.path().display(),
+        env!("CARGO_BIN_EXE_osteoai"),
+        demo.display()
+    );
+    let ok = Command::new("tmux").args(["new-session", "-d", "-s", &t.name, "-x", "120", "-y", "40", &cmd]).status().unwrap().success();
+    assert!(ok, "tmux new-session");
+
+    t.wait_for("the model and 16 images", |s| s.contains("16 images") && s.contains("CPU (burn-flex"));
+    assert!(t.screen().contains("NOT FOR CLINICAL USE"));
+    t.keys(&["a"]);
+    let s = t.wait_for("the run to finish", |s| s.contains("last run"));
+    let shown = matrix(&s);
+
+    // The same folder through the headless evaluation (same cache, same model).
+    let (code, out, err) = run(osteoai(cache.path()).args(["eval", "--format", "json", "--device", "cpu"]).arg(&demo));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v["sets"]["all"]["confusion"];
+    let expected = [[c["tp"].as_u64().unwrap(), c["fn"].as_u64().unwrap()], [c["fp"].as_u64().unwrap(), c["tn"].as_u64().unwrap()]];
+    assert_eq!(shown, expected, "dashboard matrix vs osteoai eval:\n{s}");
+
+    // Open the first non-empty matrix cell: the list shows exactly its images.
+    let cells = [("true positives", 0, 0), ("false negatives", 0, 1), ("false positives", 1, 0), ("true negatives", 1, 1)];
+    let (name, row, col) = cells.into_iter().find(|(_, r, c)| shown[*r][*c] > 0).unwrap();
+    t.keys(&["m"]);
+    if row == 1 {
+        t.keys(&["Down"]);
+    }
+    if col == 1 {
+        t.keys(&["Right"]);
+    }
+    t.keys(&["Enter"]);
+    let want = format!("{} of 16", shown[row][col]);
+    t.wait_for(&format!("the {name} cell ({want})"), |s| s.contains(&want) && s.contains(name));
+
+    // Relabel the selected image, then undo.
+    t.keys(&["R"]);
+    t.wait_for("the confirmation", |s| s.contains("y: move"));
+    t.keys(&["y"]);
+    t.wait_for("the move", |s| s.contains("moved to"));
+    assert_ne!(snapshot(&demo), before, "the relabel moved a file");
+    t.keys(&["u"]);
+    t.wait_for("the undo", |s| s.contains("restored"));
+    assert_eq!(snapshot(&demo), before, "every file is back where it started");
+    t.keys(&["q"]);
+    let start = Instant::now();
+    while t.alive() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!t.alive(), "the dashboard quits on q");
+}
