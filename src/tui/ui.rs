@@ -94,6 +94,8 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
     let model = match (&app.model, &app.model_error) {
+        // Narrow windows: the device alone ("CPU", "GPU: <adapter>"), the keys need the room.
+        (Some(m), _) if area.width < 110 => m.device.split(" (").next().unwrap_or(&m.device).to_string(),
         (Some(m), _) => format!("{} · {}", m.device, m.name),
         (None, Some(e)) => format!("model error: {e}"),
         (None, None) => "loading model…".into(),
@@ -208,7 +210,7 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
                 Cell::from(pred),
                 Cell::from(it.label.map(|l| short(&app.classes.names[l])).unwrap_or_else(|| "-".into())),
                 Cell::from(it.split.map(|s| s.to_string()).unwrap_or_else(|| "-".into())),
-                Cell::from(it.name.clone()),
+                Cell::from(file_name(&it.name)),
             ]);
             if first + k == app.selected { row.style(theme.selected()) } else { row }
         })
@@ -224,6 +226,11 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
         Constraint::Min(8),
     ];
     f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+}
+
+/// The last component of a relative path (split and label have their own columns).
+fn file_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
 }
 
 fn other(app: &App) -> Option<usize> {
@@ -263,7 +270,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, images: &mut Images, area: Rect, them
             }
             let score = it.score.map(|p| format!("{p:.2} ")).unwrap_or_default();
             let v = verdict(app, it);
-            f.render_widget(Paragraph::new(format!("{v}{score}{}", it.name.rsplit('/').next().unwrap_or(""))).style(style), caption);
+            f.render_widget(Paragraph::new(format!("{v}{score}{}", file_name(&it.name))).style(style), caption);
         }
     }
 }
@@ -273,7 +280,7 @@ fn draw_preview(f: &mut Frame, app: &App, images: &mut Images, area: Rect, theme
         f.render_widget(Block::bordered().title(" preview "), area);
         return;
     };
-    let block = Block::bordered().title(format!(" {} ", it.name.rsplit('/').next().unwrap_or("")));
+    let block = Block::bordered().title(format!(" {} ", file_name(&it.name)));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [pic, info] = Split::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
