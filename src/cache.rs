@@ -104,7 +104,11 @@ impl DiskCache {
         if body.len() != n * 4 {
             return None;
         }
-        Some(body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+        Some(
+            body.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+        )
     }
 
     pub fn put_f32(&self, key: u64, values: &[f32]) {

@@ -35,7 +35,9 @@ impl std::fmt::Debug for Selected {
 }
 
 fn cpu_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 pub fn flex() -> Selected {
@@ -60,7 +62,12 @@ fn probe_wgpu() -> Result<Probe, String> {
         Ok(Ok((device, setup))) => {
             let info = setup.adapter.get_info();
             let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
-            Ok(Probe { device, name: info.name.clone(), backend: format!("{:?}", info.backend), software })
+            Ok(Probe {
+                device,
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                software,
+            })
         }
         Ok(Err(e)) => Err(format!("no GPU adapter ({e})")),
         Err(_) => Err("the GPU probe panicked".into()),
@@ -80,7 +87,11 @@ pub fn select(choice: DeviceChoice) -> Result<Selected, String> {
         }),
         DeviceChoice::Gpu => {
             let p = probe_wgpu()?;
-            let kind = if p.software { "software adapter, slower than --device cpu" } else { "hardware" };
+            let kind = if p.software {
+                "software adapter, slower than --device cpu"
+            } else {
+                "hardware"
+            };
             Ok(Selected {
                 device: p.device,
                 description: format!("GPU: {} ({}, {kind})", p.name, p.backend),
@@ -95,8 +106,17 @@ pub fn select(choice: DeviceChoice) -> Result<Selected, String> {
                 is_gpu: true,
                 note: None,
             }),
-            Ok(p) => Ok(Selected { note: Some(format!("only a software GPU adapter ({}); using the CPU", p.name)), ..flex() }),
-            Err(e) => Ok(Selected { note: Some(format!("{e}; using the CPU")), ..flex() }),
+            Ok(p) => Ok(Selected {
+                note: Some(format!(
+                    "only a software GPU adapter ({}); using the CPU",
+                    p.name
+                )),
+                ..flex()
+            }),
+            Err(e) => Ok(Selected {
+                note: Some(format!("{e}; using the CPU")),
+                ..flex()
+            }),
         },
     }
 }
@@ -109,6 +129,11 @@ mod tests {
     fn auto_never_fails_and_cpu_is_flex() {
         let s = select(DeviceChoice::Auto).unwrap();
         assert!(s.description.starts_with("CPU") || s.description.starts_with("GPU"));
-        assert!(select(DeviceChoice::Cpu).unwrap().description.contains("flex"));
+        assert!(
+            select(DeviceChoice::Cpu)
+                .unwrap()
+                .description
+                .contains("flex")
+        );
     }
 }

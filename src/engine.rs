@@ -13,10 +13,10 @@ use rayon::prelude::*;
 use crate::cache::Fnv;
 use crate::device::Selected;
 use crate::imaging::Preprocess;
+use crate::model::Manifest;
 use crate::model::bundle::{Bundle, MANIFEST};
 use crate::model::effnet::{EfficientNetLite0, FeatureSpec};
 use crate::model::import::load_burnpack;
-use crate::model::Manifest;
 
 /// Images per backbone batch by default.
 pub const DEFAULT_BATCH: usize = 16;
@@ -48,13 +48,25 @@ impl Backbone {
     pub fn load(dir: &Path, manifest: &Manifest, device: Selected) -> Result<Backbone, String> {
         let weights = dir.join(&manifest.backbone.weights);
         if !weights.is_file() {
-            return Err(format!("backbone weights {} are missing (named in {})", weights.display(), dir.join(MANIFEST).display()));
+            return Err(format!(
+                "backbone weights {} are missing (named in {})",
+                weights.display(),
+                dir.join(MANIFEST).display()
+            ));
         }
         let net = load_burnpack(&weights, manifest.backbone.folded, &device.device)?;
         let mut h = Fnv::new();
         h.write(&std::fs::read(&weights).unwrap_or_default());
-        h.write(serde_json::to_string(&manifest.preprocess).unwrap_or_default().as_bytes());
-        h.write(serde_json::to_string(&manifest.backbone.features).unwrap_or_default().as_bytes());
+        h.write(
+            serde_json::to_string(&manifest.preprocess)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        h.write(
+            serde_json::to_string(&manifest.backbone.features)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         Ok(Backbone {
             net,
             preprocess: manifest.preprocess.clone(),
@@ -77,7 +89,10 @@ impl Backbone {
         let backbone = &self.net;
         let run = std::panic::AssertUnwindSafe(|| {
             let x = Tensor::<4>::from_data(TensorData::new(inputs, [n, 3, s, s]), device);
-            backbone.forward_features(x, spec).into_data().try_to_vec::<f32>()
+            backbone
+                .forward_features(x, spec)
+                .into_data()
+                .try_to_vec::<f32>()
         });
         match std::panic::catch_unwind(run) {
             Ok(Ok(v)) => Ok(v),
@@ -88,7 +103,12 @@ impl Backbone {
 
     /// Runs the backbone over `paths` and hands each batch to `f`, in order. Returns false when
     /// cancelled before the end.
-    pub fn for_each_batch(&self, paths: &[PathBuf], cancel: &AtomicBool, mut f: impl FnMut(Batch)) -> bool {
+    pub fn for_each_batch(
+        &self,
+        paths: &[PathBuf],
+        cancel: &AtomicBool,
+        mut f: impl FnMut(Batch),
+    ) -> bool {
         let pre = &self.preprocess;
         let bs = self.batch_size.max(1);
         let dim = self.feature_dim();
@@ -100,7 +120,10 @@ impl Backbone {
                     if cancel.load(Ordering::Relaxed) {
                         break;
                     }
-                    let decoded: Vec<_> = chunk.par_iter().map(|p| pre.load(p).map_err(|e| e.0)).collect();
+                    let decoded: Vec<_> = chunk
+                        .par_iter()
+                        .map(|p| pre.load(p).map_err(|e| e.0))
+                        .collect();
                     if tx.send((ci * bs, decoded)).is_err() {
                         break;
                     }
@@ -112,7 +135,12 @@ impl Backbone {
                     completed = false;
                     break;
                 }
-                let mut batch = Batch { indices: Vec::new(), features: Vec::new(), dim, failed: Vec::new() };
+                let mut batch = Batch {
+                    indices: Vec::new(),
+                    features: Vec::new(),
+                    dim,
+                    failed: Vec::new(),
+                };
                 let mut inputs = Vec::with_capacity(decoded.len() * pre.len());
                 for (k, d) in decoded.into_iter().enumerate() {
                     match d {
@@ -127,7 +155,9 @@ impl Backbone {
                     match self.features_of_inputs(inputs, batch.indices.len()) {
                         Ok(v) => batch.features = v,
                         Err(e) => {
-                            batch.failed.extend(batch.indices.drain(..).map(|i| (i, e.clone())));
+                            batch
+                                .failed
+                                .extend(batch.indices.drain(..).map(|i| (i, e.clone())));
                             batch.failed.sort_by_key(|x| x.0);
                         }
                     }
@@ -169,7 +199,8 @@ impl Engine {
     ) -> bool {
         self.backbone.for_each_batch(paths, cancel, |b| {
             let scores = self.bundle.head.predict(&b.features);
-            let mut out: Vec<(usize, Result<f64, String>)> = b.failed.into_iter().map(|(i, e)| (i, Err(e))).collect();
+            let mut out: Vec<(usize, Result<f64, String>)> =
+                b.failed.into_iter().map(|(i, e)| (i, Err(e))).collect();
             match scores {
                 Ok(s) => out.extend(b.indices.iter().copied().zip(s.into_iter().map(Ok))),
                 Err(e) => out.extend(b.indices.iter().map(|&i| (i, Err(e.clone())))),
@@ -201,10 +232,19 @@ pub fn predicted_class(m: &crate::model::Manifest, p: f64) -> &str {
     if p >= m.threshold {
         &m.classes.names[pos]
     } else {
-        m.classes.names.iter().enumerate().find(|(i, _)| *i != pos).map(|(_, n)| n.as_str()).unwrap_or("")
+        m.classes
+            .names
+            .iter()
+            .enumerate()
+            .find(|(i, _)| *i != pos)
+            .map(|(_, n)| n.as_str())
+            .unwrap_or("")
     }
 }
 
 pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panic".into())
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }

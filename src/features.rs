@@ -18,7 +18,10 @@ pub fn cached_features(
 ) -> Vec<Result<Vec<f32>, String>> {
     let dim = backbone.feature_dim();
     let mut out: Vec<Result<Vec<f32>, String>> = vec![Err("cancelled".into()); paths.len()];
-    let keys: Vec<Option<u64>> = paths.iter().map(|p| file_key(p, backbone.fingerprint)).collect();
+    let keys: Vec<Option<u64>> = paths
+        .iter()
+        .map(|p| file_key(p, backbone.fingerprint))
+        .collect();
     let mut todo = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         match (cache, key) {

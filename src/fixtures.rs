@@ -34,13 +34,20 @@ pub fn radiograph(seed: u64, fracture: bool, w: u32, h: u32) -> GrayImage {
     let mut r = Rng(seed.wrapping_mul(7919).wrapping_add(17));
     let angle = r.range(-0.5, 0.5);
     let (ca, sa) = (angle.cos(), angle.sin());
-    let (cx, cy) = (w as f32 * r.range(0.42, 0.58), h as f32 * r.range(0.42, 0.58));
+    let (cx, cy) = (
+        w as f32 * r.range(0.42, 0.58),
+        h as f32 * r.range(0.42, 0.58),
+    );
     let radius = h.min(w) as f32 * r.range(0.07, 0.11);
     let tissue = h.min(w) as f32 * r.range(0.28, 0.38);
     let break_at = r.range(-0.2, 0.2) * h as f32;
-    let shift = if fracture { radius * r.range(0.35, 0.7) } else { 0.0 };
+    let shift = if fracture {
+        radius * r.range(0.35, 0.7)
+    } else {
+        0.0
+    };
     let gap = if fracture { r.range(1.5, 3.5) } else { 0.0 };
-    let phase = r.range(0.0, 6.28);
+    let phase = r.range(0.0, std::f32::consts::TAU);
     let mut noise = Rng(seed ^ 0xA5A5);
     ImageBuffer::from_fn(w, h, |x, y| {
         let (dx, dy) = (x as f32 - cx, y as f32 - cy);
@@ -68,19 +75,27 @@ pub fn radiograph(seed: u64, fracture: bool, w: u32, h: u32) -> GrayImage {
 fn jpeg(img: &GrayImage, quality: u8) -> Vec<u8> {
     let mut v = Vec::new();
     let enc = jpeg_encoder::Encoder::new(&mut v, quality);
-    enc.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Luma).expect("in-memory JPEG");
+    enc.encode(
+        img.as_raw(),
+        img.width() as u16,
+        img.height() as u16,
+        jpeg_encoder::ColorType::Luma,
+    )
+    .expect("in-memory JPEG");
     v
 }
 
 fn png(img: &DynamicImage) -> Vec<u8> {
     let mut v = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png).expect("in-memory PNG");
+    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+        .expect("in-memory PNG");
     v
 }
 
 fn encode(img: &DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut v = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut v), format).expect("in-memory image");
+    img.write_to(&mut std::io::Cursor::new(&mut v), format)
+        .expect("in-memory image");
     v
 }
 
@@ -90,7 +105,11 @@ pub fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -148,16 +167,36 @@ pub fn all() -> Vec<(PathBuf, Vec<u8>)> {
     // Odd but valid: formats, bit depths, colour models, orientation, names.
     let base = radiograph(101, true, 192, 160);
     let odd = |name: &str| PathBuf::from(format!("odd/fracture/{name}"));
-    let g16 = ImageBuffer::<Luma<u16>, _>::from_fn(192, 160, |x, y| Luma([base.get_pixel(x, y).0[0] as u16 * 257]));
+    let g16 = ImageBuffer::<Luma<u16>, _>::from_fn(192, 160, |x, y| {
+        Luma([base.get_pixel(x, y).0[0] as u16 * 257])
+    });
     files.push((odd("gray16.png"), png(&DynamicImage::ImageLuma16(g16))));
     let rgba = ImageBuffer::from_fn(192, 160, |x, y| {
         let g = base.get_pixel(x, y).0[0];
         Rgba([g, g, g, if x < 8 { 0 } else { 255 }])
     });
     files.push((odd("rgba.png"), png(&DynamicImage::ImageRgba8(rgba))));
-    files.push((odd("röntgen ünïcode name.bmp"), encode(&DynamicImage::ImageLuma8(base.clone()).to_rgb8().into(), image::ImageFormat::Bmp)));
-    files.push((odd("scan with spaces.tif"), encode(&DynamicImage::ImageLuma8(base.clone()), image::ImageFormat::Tiff)));
-    files.push((odd("lossless.webp"), encode(&DynamicImage::ImageLuma8(base.clone()).to_rgb8().into(), image::ImageFormat::WebP)));
+    files.push((
+        odd("röntgen ünïcode name.bmp"),
+        encode(
+            &DynamicImage::ImageLuma8(base.clone()).to_rgb8().into(),
+            image::ImageFormat::Bmp,
+        ),
+    ));
+    files.push((
+        odd("scan with spaces.tif"),
+        encode(
+            &DynamicImage::ImageLuma8(base.clone()),
+            image::ImageFormat::Tiff,
+        ),
+    ));
+    files.push((
+        odd("lossless.webp"),
+        encode(
+            &DynamicImage::ImageLuma8(base.clone()).to_rgb8().into(),
+            image::ImageFormat::WebP,
+        ),
+    ));
     // CMYK JPEG (Adobe): inverted gray in K only.
     let mut cmyk = Vec::new();
     for p in base.pixels() {
@@ -170,13 +209,25 @@ pub fn all() -> Vec<(PathBuf, Vec<u8>)> {
     files.push((odd("cmyk.jpg"), cmyk_jpeg));
     // Stored sideways, upright once its EXIF orientation (6: rotate 90 clockwise) is applied.
     let sideways = image::imageops::rotate270(&radiograph(102, false, 192, 160));
-    files.push((PathBuf::from("odd/nofracture/exif-rotated.jpg"), with_exif_orientation(&jpeg(&sideways, 85), 6)));
+    files.push((
+        PathBuf::from("odd/nofracture/exif-rotated.jpg"),
+        with_exif_orientation(&jpeg(&sideways, 85), 6),
+    ));
     // Broken files.
     let good = jpeg(&radiograph(103, false, 192, 160), 85);
-    files.push((PathBuf::from("bad/nofracture/truncated.jpg"), good[..good.len() / 2].to_vec()));
+    files.push((
+        PathBuf::from("bad/nofracture/truncated.jpg"),
+        good[..good.len() / 2].to_vec(),
+    ));
     files.push((PathBuf::from("bad/nofracture/empty.png"), Vec::new()));
-    files.push((PathBuf::from("bad/nofracture/not-an-image.png"), b"This is a text file named like a PNG.\n".to_vec()));
-    files.push((PathBuf::from("bad/fracture/huge-header.png"), png_header_only(100_000, 100_000)));
+    files.push((
+        PathBuf::from("bad/nofracture/not-an-image.png"),
+        b"This is a text file named like a PNG.\n".to_vec(),
+    ));
+    files.push((
+        PathBuf::from("bad/fracture/huge-header.png"),
+        png_header_only(100_000, 100_000),
+    ));
     files
 }
 

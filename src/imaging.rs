@@ -32,7 +32,11 @@ pub fn decode(path: &Path) -> Result<DynamicImage, DecodeError> {
         return Err(DecodeError("empty file (0 bytes)".into()));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(DecodeError(format!("file too large ({} MiB > {} MiB)", meta.len() >> 20, MAX_FILE_BYTES >> 20)));
+        return Err(DecodeError(format!(
+            "file too large ({} MiB > {} MiB)",
+            meta.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| DecodeError(format!("cannot read: {e}")))?;
     decode_bytes(&bytes)
@@ -42,7 +46,9 @@ pub fn decode(path: &Path) -> Result<DynamicImage, DecodeError> {
 pub fn decode_bytes(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
     if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_complete(bytes) {
         // Decoders fill a cut-off JPEG with grey and call it fine; a model must not score that.
-        return Err(DecodeError("truncated JPEG (no end-of-image marker after the image data)".into()));
+        return Err(DecodeError(
+            "truncated JPEG (no end-of-image marker after the image data)".into(),
+        ));
     }
     let reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -53,11 +59,15 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
 /// A JPEG's last scan (SOS, FF DA) must be followed by an end-of-image marker (FF D9). Inside
 /// entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so FF D9 there is EOI.
 fn jpeg_is_complete(b: &[u8]) -> bool {
-    let Some(sos) = b.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
+    let Some(sos) = b.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
     b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
-fn decode_reader<R: std::io::BufRead + std::io::Seek>(mut reader: ImageReader<R>) -> Result<DynamicImage, DecodeError> {
+fn decode_reader<R: std::io::BufRead + std::io::Seek>(
+    mut reader: ImageReader<R>,
+) -> Result<DynamicImage, DecodeError> {
     if reader.format().is_none() {
         return Err(DecodeError("not an image (unrecognised content)".into()));
     }
@@ -82,7 +92,10 @@ fn decode_reader<R: std::io::BufRead + std::io::Seek>(mut reader: ImageReader<R>
 fn describe(e: image::ImageError) -> DecodeError {
     use image::ImageError::*;
     DecodeError(match e {
-        Limits(l) => format!("refused: {l} (limit {MAX_SIDE} px a side, {} MiB)", MAX_ALLOC >> 20),
+        Limits(l) => format!(
+            "refused: {l} (limit {MAX_SIDE} px a side, {} MiB)",
+            MAX_ALLOC >> 20
+        ),
         Unsupported(u) => format!("unsupported image: {u}"),
         Decoding(d) => format!("corrupt or truncated image: {d}"),
         IoError(io) => format!("read error: {io}"),
@@ -124,7 +137,12 @@ pub struct Preprocess {
 impl Preprocess {
     /// ImageNet statistics at 224 x 224, bilinear: what EfficientNet-Lite0 was trained with.
     pub fn imagenet(size: u32) -> Self {
-        Preprocess { size, filter: ResizeFilter::Bilinear, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Preprocess {
+            size,
+            filter: ResizeFilter::Bilinear,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
     }
 
     /// Number of f32 values one image becomes.
@@ -141,7 +159,11 @@ impl Preprocess {
     pub fn apply(&self, img: &DynamicImage) -> Vec<f32> {
         let rgb = img.to_rgb8();
         let (s, n) = (self.size, (self.size * self.size) as usize);
-        let resized = if rgb.dimensions() == (s, s) { rgb } else { image::imageops::resize(&rgb, s, s, self.filter.filter()) };
+        let resized = if rgb.dimensions() == (s, s) {
+            rgb
+        } else {
+            image::imageops::resize(&rgb, s, s, self.filter.filter())
+        };
         let mut out = vec![0f32; 3 * n];
         let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
         let shift: [f32; 3] = std::array::from_fn(|c| self.mean[c] / self.std[c]);
@@ -166,14 +188,21 @@ mod tests {
 
     fn png(img: &DynamicImage) -> Vec<u8> {
         let mut v = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+            .unwrap();
         v
     }
 
     #[test]
     fn normalises_with_mean_and_std_in_chw_order() {
         let p = Preprocess::imagenet(2);
-        let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(2, 2, |x, _| if x == 0 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) }));
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(2, 2, |x, _| {
+            if x == 0 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        }));
         let v = p.apply(&img);
         assert_eq!(v.len(), 12);
         let r_hi = (1.0 - 0.485) / 0.229;
@@ -185,7 +214,9 @@ mod tests {
 
     #[test]
     fn sixteen_bit_gray_equals_its_eight_bit_version() {
-        let g16 = DynamicImage::ImageLuma16(ImageBuffer::from_fn(8, 8, |x, y| Luma([((x * 8 + y) * 1000) as u16])));
+        let g16 = DynamicImage::ImageLuma16(ImageBuffer::from_fn(8, 8, |x, y| {
+            Luma([((x * 8 + y) * 1000) as u16])
+        }));
         let g8 = DynamicImage::ImageLuma8(g16.to_luma8());
         let p = Preprocess::imagenet(4);
         let a = p.apply(&decode_bytes(&png(&g16)).unwrap());
@@ -196,10 +227,18 @@ mod tests {
     #[test]
     fn bad_bytes_are_errors_not_panics() {
         assert!(decode_bytes(b"").unwrap_err().0.contains("not an image"));
-        assert!(decode_bytes(b"hello, this is text").unwrap_err().0.contains("not an image"));
-        let mut good = png(&DynamicImage::ImageLuma8(ImageBuffer::from_pixel(64, 64, Luma([9]))));
+        assert!(
+            decode_bytes(b"hello, this is text")
+                .unwrap_err()
+                .0
+                .contains("not an image")
+        );
+        let mut good = png(&DynamicImage::ImageLuma8(ImageBuffer::from_pixel(
+            64,
+            64,
+            Luma([9]),
+        )));
         good.truncate(good.len() / 2);
         assert!(decode_bytes(&good).is_err());
     }
-
 }

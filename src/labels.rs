@@ -24,15 +24,27 @@ impl ClassSpec {
         let mut aliases = BTreeMap::new();
         aliases.insert(
             "fracture".to_string(),
-            ["fractured", "fractures", "positive", "abnormal"].map(String::from).to_vec(),
-        );
-        aliases.insert(
-            "nofracture".to_string(),
-            ["not_fractured", "non_fractured", "nonfracture", "normal", "negative"]
+            ["fractured", "fractures", "positive", "abnormal"]
                 .map(String::from)
                 .to_vec(),
         );
-        ClassSpec { names: vec!["fracture".into(), "nofracture".into()], positive: "fracture".into(), aliases }
+        aliases.insert(
+            "nofracture".to_string(),
+            [
+                "not_fractured",
+                "non_fractured",
+                "nonfracture",
+                "normal",
+                "negative",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        ClassSpec {
+            names: vec!["fracture".into(), "nofracture".into()],
+            positive: "fracture".into(),
+            aliases,
+        }
     }
 
     /// Index of the positive class.
@@ -44,20 +56,31 @@ impl ClassSpec {
     /// without clashing.
     pub fn validate(&self) -> Result<(), String> {
         if self.names.len() < 2 {
-            return Err(format!("a model needs at least two classes, found {:?}", self.names));
+            return Err(format!(
+                "a model needs at least two classes, found {:?}",
+                self.names
+            ));
         }
         if self.positive_index().is_none() {
-            return Err(format!("positive class {:?} is not one of {:?}", self.positive, self.names));
+            return Err(format!(
+                "positive class {:?} is not one of {:?}",
+                self.positive, self.names
+            ));
         }
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for name in &self.names {
             if let Some(prev) = seen.insert(normalise(name), name.clone()) {
-                return Err(format!("classes {prev:?} and {name:?} look the same as folder names"));
+                return Err(format!(
+                    "classes {prev:?} and {name:?} look the same as folder names"
+                ));
             }
         }
         for (class, list) in &self.aliases {
             if !self.names.contains(class) {
-                return Err(format!("alias list for unknown class {class:?} (classes: {:?})", self.names));
+                return Err(format!(
+                    "alias list for unknown class {class:?} (classes: {:?})",
+                    self.names
+                ));
             }
             for alias in list {
                 if let Some(prev) = seen.insert(normalise(alias), class.clone())
@@ -135,7 +158,10 @@ impl std::fmt::Display for Split {
 /// Lower case, letters and digits only: `Non_Fractured` and `non-fractured` both become
 /// `nonfractured`.
 pub fn normalise(name: &str) -> String {
-    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn nearest_ancestor<T>(root: &Path, file: &Path, f: impl Fn(&str) -> Option<T>) -> Option<T> {
@@ -179,21 +205,33 @@ mod tests {
         let root = PathBuf::from("/d");
         assert_eq!(c.label_of(&root, &root.join("x/a.png")), None);
         // Folders above the root do not count unless they are the root.
-        assert_eq!(c.label_of(Path::new("/fracture/d"), Path::new("/fracture/d/a.png")), None);
+        assert_eq!(
+            c.label_of(Path::new("/fracture/d"), Path::new("/fracture/d/a.png")),
+            None
+        );
     }
 
     #[test]
     fn splits() {
         let root = PathBuf::from("/d");
-        assert_eq!(Split::of_path(&root, &root.join("valid/fracture/a.png")), Some(Split::Val));
-        assert_eq!(Split::of_path(&root, &root.join("Test/a.png")), Some(Split::Test));
+        assert_eq!(
+            Split::of_path(&root, &root.join("valid/fracture/a.png")),
+            Some(Split::Val)
+        );
+        assert_eq!(
+            Split::of_path(&root, &root.join("Test/a.png")),
+            Some(Split::Test)
+        );
         assert_eq!(Split::of_path(&root, &root.join("a.png")), None);
     }
 
     #[test]
     fn validation_catches_clashes() {
         let mut c = ClassSpec::fracture_default();
-        c.aliases.get_mut("nofracture").unwrap().push("Fracture".into());
+        c.aliases
+            .get_mut("nofracture")
+            .unwrap()
+            .push("Fracture".into());
         assert!(c.validate().unwrap_err().contains("also names"));
         let mut c = ClassSpec::fracture_default();
         c.positive = "x".into();

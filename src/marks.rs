@@ -27,11 +27,17 @@ impl Marks {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        Marks { root: root.to_path_buf(), marks }
+        Marks {
+            root: root.to_path_buf(),
+            marks,
+        }
     }
 
     fn key(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy().into_owned()
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
     }
 
     pub fn get(&self, path: &Path) -> Mark {
@@ -58,7 +64,8 @@ impl Marks {
 
     fn save(&self) -> Result<(), String> {
         let dir = self.root.join(SIDECAR);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let text = serde_json::to_string_pretty(&self.marks).map_err(|e| e.to_string())?;
         crate::train::atomic_write(&dir.join("review.json"), text.as_bytes())
     }
@@ -74,7 +81,14 @@ mod tests {
         let r = t.path();
         let a = r.join("fracture/a.jpg");
         let mut m = Marks::open(r);
-        m.set(&a, Mark { reviewed: true, flagged: false }).unwrap();
+        m.set(
+            &a,
+            Mark {
+                reviewed: true,
+                flagged: false,
+            },
+        )
+        .unwrap();
         let m2 = Marks::open(r);
         assert!(m2.get(&a).reviewed);
         let mut m2 = m2;

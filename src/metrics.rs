@@ -132,7 +132,11 @@ pub fn average_precision(positives: &[bool], scores: &[f64]) -> Option<f64> {
     while i < idx.len() {
         let s = scores[idx[i]];
         while i < idx.len() && scores[idx[i]] == s {
-            if positives[idx[i]] { tp += 1 } else { fp += 1 }
+            if positives[idx[i]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
             i += 1;
         }
         let recall = tp as f64 / n_pos as f64;
@@ -155,7 +159,11 @@ pub fn roc_curve(positives: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
     while i < idx.len() {
         let s = scores[idx[i]];
         while i < idx.len() && scores[idx[i]] == s {
-            if positives[idx[i]] { tp += 1 } else { fp += 1 }
+            if positives[idx[i]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
             i += 1;
         }
         pts.push((fp as f64 / n_neg, tp as f64 / n_pos, s));
@@ -175,7 +183,8 @@ pub fn best_accuracy_threshold(positives: &[bool], scores: &[f64]) -> f64 {
     for t in candidates {
         let c = Confusion::from_scores(positives, scores, t);
         let acc = (c.tp + c.tn) as f64 / c.total().max(1) as f64;
-        let better = acc > best.0 + 1e-12 || ((acc - best.0).abs() <= 1e-12 && (t - 0.5).abs() < (best.1 - 0.5).abs());
+        let better = acc > best.0 + 1e-12
+            || ((acc - best.0).abs() <= 1e-12 && (t - 0.5).abs() < (best.1 - 0.5).abs());
         if better {
             best = (acc, t);
         }
@@ -192,7 +201,15 @@ mod tests {
         let y = [true, true, true, false, false];
         let s = [0.9, 0.6, 0.2, 0.7, 0.1];
         let m = Metrics::compute(&y, &s, 0.5);
-        assert_eq!(m.confusion, Confusion { tp: 2, fp: 1, tn: 1, fn_: 1 });
+        assert_eq!(
+            m.confusion,
+            Confusion {
+                tp: 2,
+                fp: 1,
+                tn: 1,
+                fn_: 1
+            }
+        );
         assert_eq!(m.accuracy, Some(0.6));
         assert_eq!(m.sensitivity, Some(2.0 / 3.0));
         assert_eq!(m.specificity, Some(0.5));
@@ -206,7 +223,10 @@ mod tests {
     fn auc_counts_ties_as_half_and_needs_both_classes() {
         assert_eq!(roc_auc(&[true, false], &[0.5, 0.5]), Some(0.5));
         assert_eq!(roc_auc(&[true, true], &[0.1, 0.2]), None);
-        assert_eq!(roc_auc(&[true, false, true, false], &[0.9, 0.1, 0.8, 0.2]), Some(1.0));
+        assert_eq!(
+            roc_auc(&[true, false, true, false], &[0.9, 0.1, 0.8, 0.2]),
+            Some(1.0)
+        );
     }
 
     #[test]

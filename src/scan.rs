@@ -12,8 +12,8 @@ pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tif
 
 /// Extensions that are never images (no need to read their first bytes).
 const NEVER_IMAGES: &[&str] = &[
-    "txt", "csv", "json", "jsonl", "md", "toml", "yaml", "yml", "xml", "log", "py", "rs", "sh", "npz", "npy",
-    "pth", "pt", "bpk", "zip", "gz", "tar", "dcm", "pdf",
+    "txt", "csv", "json", "jsonl", "md", "toml", "yaml", "yml", "xml", "log", "py", "rs", "sh",
+    "npz", "npy", "pth", "pt", "bpk", "zip", "gz", "tar", "dcm", "pdf",
 ];
 
 /// One radiograph found by the scan.
@@ -50,7 +50,11 @@ pub struct ScanReport {
 pub fn scan_iter<'a>(root: &Path, classes: &'a ClassSpec) -> impl Iterator<Item = ScanItem> + 'a {
     let root = root.to_path_buf();
     // A file named directly takes its label and split from all of its folders.
-    let base = if root.is_file() { PathBuf::new() } else { root.clone() };
+    let base = if root.is_file() {
+        PathBuf::new()
+    } else {
+        root.clone()
+    };
     walkdir::WalkDir::new(&root)
         .follow_links(true)
         .sort_by_file_name()
@@ -69,7 +73,10 @@ pub fn scan_iter<'a>(root: &Path, classes: &'a ClassSpec) -> impl Iterator<Item 
             }
             Ok(_) => None,
             Err(err) => {
-                let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                let path = err
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.clone());
                 let message = if let Some(ancestor) = err.loop_ancestor() {
                     format!("symbolic link loop back to {}", ancestor.display())
                 } else if let Some(io) = err.io_error() {
@@ -86,7 +93,10 @@ pub fn scan_iter<'a>(root: &Path, classes: &'a ClassSpec) -> impl Iterator<Item 
 pub fn scan(root: &Path, classes: &ClassSpec) -> ScanReport {
     let mut report = ScanReport::default();
     if !root.exists() {
-        report.issues.push(ScanIssue { path: root.to_path_buf(), message: "no such file or folder".into() });
+        report.issues.push(ScanIssue {
+            path: root.to_path_buf(),
+            message: "no such file or folder".into(),
+        });
         return report;
     }
     for item in scan_iter(root, classes) {
@@ -115,7 +125,10 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 
 /// An image by extension, or by its first bytes when the extension says nothing.
 pub fn is_image(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some(e) if IMAGE_EXTENSIONS.contains(&e) => true,
         Some(e) if NEVER_IMAGES.contains(&e) => false,
@@ -125,7 +138,9 @@ pub fn is_image(path: &Path) -> bool {
 
 fn sniff(path: &Path) -> bool {
     let mut head = [0u8; 16];
-    let Ok(mut f) = File::open(path) else { return false };
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
     let n = f.read(&mut head).unwrap_or(0);
     n >= 4 && image::guess_format(&head[..n]).is_ok()
 }
@@ -155,9 +170,27 @@ mod tests {
         touch(&r.join("loose/noext"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
         let c = ClassSpec::fracture_default();
         let rep = scan(r, &c);
-        let names: Vec<_> =
-            rep.entries.iter().map(|e| e.path.strip_prefix(r).unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["loose/noext", "test/other/d.bmp", "train/Normal/c.webp", "train/fracture/a.PNG", "train/fracture/b.jpg"]);
+        let names: Vec<_> = rep
+            .entries
+            .iter()
+            .map(|e| {
+                e.path
+                    .strip_prefix(r)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "loose/noext",
+                "test/other/d.bmp",
+                "train/Normal/c.webp",
+                "train/fracture/a.PNG",
+                "train/fracture/b.jpg"
+            ]
+        );
         assert_eq!(rep.entries[0].label, None);
         assert_eq!(rep.entries[1].split, Some(Split::Test));
         assert_eq!(rep.entries[2].label, Some(1));

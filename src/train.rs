@@ -70,10 +70,16 @@ pub struct TrainReport {
 
 /// The Roboflow source of a file: the name before `.rf.` (or the whole stem).
 pub fn source_of(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match name.find(".rf.") {
         Some(i) => name[..i].to_string(),
-        None => path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        None => path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -100,8 +106,16 @@ pub fn train(
 ) -> Result<TrainReport, String> {
     let report = scan(&cfg.data, &base.classes);
     let positive = base.classes.positive_index().expect("validated manifest");
-    let mut skipped: Vec<(PathBuf, String)> = report.issues.iter().map(|i| (i.path.clone(), i.message.clone())).collect();
-    let labelled: Vec<&Entry> = report.entries.iter().filter(|e| e.label.is_some() && e.split.is_some()).collect();
+    let mut skipped: Vec<(PathBuf, String)> = report
+        .issues
+        .iter()
+        .map(|i| (i.path.clone(), i.message.clone()))
+        .collect();
+    let labelled: Vec<&Entry> = report
+        .entries
+        .iter()
+        .filter(|e| e.label.is_some() && e.split.is_some())
+        .collect();
     log(&format!(
         "{} labelled images with a split under {} ({} found in all)",
         labelled.len(),
@@ -112,12 +126,21 @@ pub fn train(
     let never = AtomicBool::new(false);
     let t0 = std::time::Instant::now();
     let mut last = 0usize;
-    let feats: Vec<Result<Vec<f32>, String>> = cached_features(backbone, &paths, cfg.cache.as_ref(), &never, |done, total| {
-        if done == total || done >= last + 256 {
-            last = done;
-            log(&format!("features {done}/{total} ({:.0} s)", t0.elapsed().as_secs_f64()));
-        }
-    });
+    let feats: Vec<Result<Vec<f32>, String>> = cached_features(
+        backbone,
+        &paths,
+        cfg.cache.as_ref(),
+        &never,
+        |done, total| {
+            if done == total || done >= last + 256 {
+                last = done;
+                log(&format!(
+                    "features {done}/{total} ({:.0} s)",
+                    t0.elapsed().as_secs_f64()
+                ));
+            }
+        },
+    );
     let dim = backbone.feature_dim();
     if let Some(path) = &cfg.dump_features {
         dump(path, &labelled, &feats, dim, positive)?;
@@ -127,7 +150,11 @@ pub fn train(
     for (e, f) in labelled.iter().zip(feats) {
         match f {
             Ok(v) => {
-                let s = sets.entry(e.split.unwrap()).or_insert_with(|| Set { x: Vec::new(), y: Vec::new(), paths: Vec::new() });
+                let s = sets.entry(e.split.unwrap()).or_insert_with(|| Set {
+                    x: Vec::new(),
+                    y: Vec::new(),
+                    paths: Vec::new(),
+                });
                 s.x.extend(v);
                 s.y.push(e.label == Some(positive));
                 s.paths.push(e.path.clone());
@@ -136,16 +163,24 @@ pub fn train(
         }
     }
     let (Some(tr), Some(va)) = (sets.get(&Split::Train), sets.get(&Split::Val)) else {
-        return Err(format!("{} needs train/ and val/ folders with labelled images", cfg.data.display()));
+        return Err(format!(
+            "{} needs train/ and val/ folders with labelled images",
+            cfg.data.display()
+        ));
     };
     for (name, s) in [("train", tr), ("val", va)] {
         let pos = s.y.iter().filter(|p| **p).count();
         if pos == 0 || pos == s.y.len() {
-            return Err(format!("{name}/ needs images of both classes ({pos} of {} are positive)", s.y.len()));
+            return Err(format!(
+                "{name}/ needs images of both classes ({pos} of {} are positive)",
+                s.y.len()
+            ));
         }
     }
     let p = &cfg.head;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let params = json!({
         "objective": "binary",
         "metric": "auc",
@@ -165,38 +200,61 @@ pub fn train(
         "verbosity": -1,
     });
     let n = dim as i32;
-    let train_ds = Dataset::from_slice(&tr.x, &tr.labels(), n, true).map_err(|e| format!("LightGBM dataset: {e}"))?;
+    let train_ds = Dataset::from_slice(&tr.x, &tr.labels(), n, true)
+        .map_err(|e| format!("LightGBM dataset: {e}"))?;
     let val_ds = Dataset::from_slice_with_reference(&va.x, &va.labels(), n, true, Some(&train_ds))
         .map_err(|e| format!("LightGBM dataset: {e}"))?;
-    log(&format!("training LightGBM on {} x {dim} (early stopping on val/ AUC)", tr.y.len()));
-    let booster = Booster::train_with_valid(train_ds, Some(val_ds), &params).map_err(|e| format!("LightGBM training: {e}"))?;
+    log(&format!(
+        "training LightGBM on {} x {dim} (early stopping on val/ AUC)",
+        tr.y.len()
+    ));
+    let booster = Booster::train_with_valid(train_ds, Some(val_ds), &params)
+        .map_err(|e| format!("LightGBM training: {e}"))?;
     let rounds = booster.num_iterations();
     let predict = |s: &Set| -> Result<Vec<f64>, String> {
-        booster.predict_with_params(&s.x, n, true, "num_threads=1").map_err(|e| format!("LightGBM predict: {e}"))
+        booster
+            .predict_with_params(&s.x, n, true, "num_threads=1")
+            .map_err(|e| format!("LightGBM predict: {e}"))
     };
     let val_scores = predict(va)?;
     let threshold = best_accuracy_threshold(&va.y, &val_scores);
-    log(&format!("{rounds} rounds; threshold {threshold:.4} (best accuracy on val/)"));
+    log(&format!(
+        "{rounds} rounds; threshold {threshold:.4} (best accuracy on val/)"
+    ));
 
     let mut metrics = BTreeMap::new();
     let mut counts = BTreeMap::new();
     let train_sources: BTreeSet<String> = tr.paths.iter().map(|p| source_of(p)).collect();
     for (split, s) in &sets {
-        let scores = if *split == Split::Val { val_scores.clone() } else { predict(s)? };
+        let scores = if *split == Split::Val {
+            val_scores.clone()
+        } else {
+            predict(s)?
+        };
         let m = Metrics::compute(&s.y, &scores, threshold);
         counts.insert(split.to_string(), s.y.len());
         metrics.insert(split.to_string(), serde_json::to_value(&m).unwrap());
         if *split == Split::Test {
-            let keep: Vec<usize> = (0..s.paths.len()).filter(|&i| !train_sources.contains(&source_of(&s.paths[i]))).collect();
+            let keep: Vec<usize> = (0..s.paths.len())
+                .filter(|&i| !train_sources.contains(&source_of(&s.paths[i])))
+                .collect();
             let y: Vec<bool> = keep.iter().map(|&i| s.y[i]).collect();
             let sc: Vec<f64> = keep.iter().map(|&i| scores[i]).collect();
             counts.insert("test_unseen_sources".into(), keep.len());
-            metrics.insert("test_unseen_sources".into(), serde_json::to_value(Metrics::compute(&y, &sc, threshold)).unwrap());
+            metrics.insert(
+                "test_unseen_sources".into(),
+                serde_json::to_value(Metrics::compute(&y, &sc, threshold)).unwrap(),
+            );
         }
     }
 
     let mut manifest = base.clone();
-    manifest.head = HeadSpec { kind: "lightgbm".into(), file: "head.txt".into(), output: HeadOutput::Binary, num_features: dim };
+    manifest.head = HeadSpec {
+        kind: "lightgbm".into(),
+        file: "head.txt".into(),
+        output: HeadOutput::Binary,
+        num_features: dim,
+    };
     manifest.threshold = threshold;
     manifest.metrics = metrics;
     manifest.provenance = Provenance {
@@ -212,12 +270,25 @@ pub fn train(
         ],
     };
     manifest.validate()?;
-    let head_text = booster.save_string().map_err(|e| format!("LightGBM save: {e}"))?;
+    let head_text = booster
+        .save_string()
+        .map_err(|e| format!("LightGBM save: {e}"))?;
     write_bundle(base_dir, &cfg.out, &manifest, &head_text)?;
-    Ok(TrainReport { manifest, rounds, counts, skipped })
+    Ok(TrainReport {
+        manifest,
+        rounds,
+        counts,
+        skipped,
+    })
 }
 
-fn dump(path: &Path, entries: &[&Entry], feats: &[Result<Vec<f32>, String>], dim: usize, positive: usize) -> Result<(), String> {
+fn dump(
+    path: &Path,
+    entries: &[&Entry],
+    feats: &[Result<Vec<f32>, String>],
+    dim: usize,
+    positive: usize,
+) -> Result<(), String> {
     let mut raw = Vec::new();
     let mut meta = Vec::new();
     for (e, f) in entries.iter().zip(feats) {
@@ -233,14 +304,20 @@ fn dump(path: &Path, entries: &[&Entry], feats: &[Result<Vec<f32>, String>], dim
 
 /// Writes head, manifest and (when the output is a new folder) the backbone weights and their
 /// licence, each file atomically.
-fn write_bundle(base_dir: &Path, out: &Path, manifest: &Manifest, head: &str) -> Result<(), String> {
+fn write_bundle(
+    base_dir: &Path,
+    out: &Path,
+    manifest: &Manifest,
+    head: &str,
+) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let same = std::fs::canonicalize(base_dir).ok() == std::fs::canonicalize(out).ok();
     if !same {
         let mut files = vec![manifest.backbone.weights.clone()];
         files.extend(manifest.backbone.license_file.clone());
         for f in files {
-            let bytes = std::fs::read(base_dir.join(&f)).map_err(|e| format!("cannot read {}: {e}", base_dir.join(&f).display()))?;
+            let bytes = std::fs::read(base_dir.join(&f))
+                .map_err(|e| format!("cannot read {}: {e}", base_dir.join(&f).display()))?;
             atomic_write(&out.join(&f), &bytes)?;
         }
     }
@@ -251,9 +328,15 @@ fn write_bundle(base_dir: &Path, out: &Path, manifest: &Manifest, head: &str) ->
 
 /// Write to a temporary file beside the target, then rename over it.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
     std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
 }
 
 fn git_revision() -> String {
@@ -272,7 +355,10 @@ mod tests {
 
     #[test]
     fn source_is_the_name_before_rf() {
-        assert_eq!(source_of(Path::new("a/image1_10_png.rf.abc.jpg")), "image1_10_png");
+        assert_eq!(
+            source_of(Path::new("a/image1_10_png.rf.abc.jpg")),
+            "image1_10_png"
+        );
         assert_eq!(source_of(Path::new("a/plain.jpg")), "plain");
     }
 }

@@ -6,13 +6,17 @@ use common::{osteoai, root, run};
 use std::path::Path;
 
 fn jsonl(s: &str) -> Vec<serde_json::Value> {
-    s.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+    s.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 #[test]
 fn classify_reports_every_file_and_keeps_going_past_bad_ones() {
     let cache = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(osteoai(cache.path()).args(["classify", "fixtures", "--format", "jsonl", "--device", "cpu"]));
+    let (code, out, err) = run(osteoai(cache.path()).args([
+        "classify", "fixtures", "--format", "jsonl", "--device", "cpu",
+    ]));
     assert_eq!(code, 0, "{err}");
     let rows = jsonl(&out);
     assert_eq!(rows.len(), 27, "16 demo + 7 odd + 4 bad images:\n{out}");
@@ -22,16 +26,38 @@ fn classify_reports_every_file_and_keeps_going_past_bad_ones() {
             assert!(r["p_fracture"].is_null(), "{r}");
             assert!(r["error"].as_str().unwrap().len() > 5, "{r}");
         } else {
-            let p = r["p_fracture"].as_f64().unwrap_or_else(|| panic!("no score: {r}"));
+            let p = r["p_fracture"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no score: {r}"));
             assert!((0.0..=1.0).contains(&p));
             assert!(r["error"].is_null());
             assert!(["fracture", "nofracture"].contains(&r["predicted"].as_str().unwrap()));
         }
     }
-    let by_name = |n: &str| rows.iter().find(|r| r["path"].as_str().unwrap().ends_with(n)).unwrap().clone();
-    assert!(by_name("empty.png")["error"].as_str().unwrap().contains("empty"));
-    assert!(by_name("huge-header.png")["error"].as_str().unwrap().contains("refused"));
-    assert!(by_name("not-an-image.png")["error"].as_str().unwrap().contains("not an image"));
+    let by_name = |n: &str| {
+        rows.iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(n))
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        by_name("empty.png")["error"]
+            .as_str()
+            .unwrap()
+            .contains("empty")
+    );
+    assert!(
+        by_name("huge-header.png")["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused")
+    );
+    assert!(
+        by_name("not-an-image.png")["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an image")
+    );
     assert_eq!(by_name("fracture_test_00.jpg")["label"], "fracture");
     assert_eq!(by_name("fracture_test_00.jpg")["split"], "test");
     assert!(err.contains("Not for clinical use"), "{err}");
@@ -42,13 +68,31 @@ fn csv_output_goes_to_a_file_and_matches_the_table() {
     let cache = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let csv = out_dir.path().join("scores.csv");
-    let (code, _, err) = run(osteoai(cache.path()).args(["classify", "fixtures/demo", "--format", "csv", "--device", "cpu", "-o"]).arg(&csv));
+    let (code, _, err) = run(osteoai(cache.path())
+        .args([
+            "classify",
+            "fixtures/demo",
+            "--format",
+            "csv",
+            "--device",
+            "cpu",
+            "-o",
+        ])
+        .arg(&csv));
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), "path,split,label,p_fracture,predicted,error");
+    assert_eq!(
+        lines.next().unwrap(),
+        "path,split,label,p_fracture,predicted,error"
+    );
     assert_eq!(lines.count(), 16);
-    let (code, table, _) = run(osteoai(cache.path()).args(["classify", "fixtures/demo/test/fracture", "--device", "cpu"]));
+    let (code, table, _) = run(osteoai(cache.path()).args([
+        "classify",
+        "fixtures/demo/test/fracture",
+        "--device",
+        "cpu",
+    ]));
     assert_eq!(code, 0);
     assert!(table.starts_with("path"), "{table}");
     assert_eq!(table.lines().count(), 6);
@@ -57,7 +101,14 @@ fn csv_output_goes_to_a_file_and_matches_the_table() {
 #[test]
 fn eval_agrees_with_classify_and_gates_on_auc() {
     let cache = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(osteoai(cache.path()).args(["eval", "fixtures/demo", "--format", "json", "--device", "cpu"]));
+    let (code, out, err) = run(osteoai(cache.path()).args([
+        "eval",
+        "fixtures/demo",
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+    ]));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let all = &v["sets"]["all"];
@@ -66,7 +117,14 @@ fn eval_agrees_with_classify_and_gates_on_auc() {
     assert_eq!(v["sets"]["val"]["n"], 6);
     // Recount the matrix from classify's rows at the same threshold.
     let t = v["threshold"].as_f64().unwrap();
-    let (_, rows, _) = run(osteoai(cache.path()).args(["classify", "fixtures/demo", "--format", "jsonl", "--device", "cpu"]));
+    let (_, rows, _) = run(osteoai(cache.path()).args([
+        "classify",
+        "fixtures/demo",
+        "--format",
+        "jsonl",
+        "--device",
+        "cpu",
+    ]));
     let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
     for r in jsonl(&rows) {
         let pos = r["label"] == "fracture";
@@ -78,40 +136,82 @@ fn eval_agrees_with_classify_and_gates_on_auc() {
         }
     }
     let c = &all["confusion"];
-    assert_eq!((c["tp"].as_u64(), c["fp"].as_u64(), c["tn"].as_u64(), c["fn"].as_u64()), (Some(tp), Some(fp), Some(tn), Some(fn_)));
+    assert_eq!(
+        (
+            c["tp"].as_u64(),
+            c["fp"].as_u64(),
+            c["tn"].as_u64(),
+            c["fn"].as_u64()
+        ),
+        (Some(tp), Some(fp), Some(tn), Some(fn_))
+    );
 
-    let (code, _, err) = run(osteoai(cache.path()).args(["eval", "fixtures/demo", "--min-auc", "1.01", "--device", "cpu"]));
+    let (code, _, err) = run(osteoai(cache.path()).args([
+        "eval",
+        "fixtures/demo",
+        "--min-auc",
+        "1.01",
+        "--device",
+        "cpu",
+    ]));
     assert_eq!(code, 1, "an AUC can never reach 1.01: {err}");
     assert!(err.contains("below --min-auc"));
-    let (code, table, _) = run(osteoai(cache.path()).args(["eval", "fixtures/demo", "--min-auc", "0", "--device", "cpu"]));
+    let (code, table, _) = run(osteoai(cache.path()).args([
+        "eval",
+        "fixtures/demo",
+        "--min-auc",
+        "0",
+        "--device",
+        "cpu",
+    ]));
     assert_eq!(code, 0);
-    assert!(table.contains("roc_auc") && table.contains("confusion (all)"), "{table}");
+    assert!(
+        table.contains("roc_auc") && table.contains("confusion (all)"),
+        "{table}"
+    );
 }
 
 #[test]
 fn a_missing_or_broken_model_is_explained() {
     let cache = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(osteoai(cache.path()).args(["classify", "fixtures/demo", "--model", "/no/such/model"]));
+    let (code, _, err) =
+        run(osteoai(cache.path()).args(["classify", "fixtures/demo", "--model", "/no/such/model"]));
     assert_eq!(code, 2);
-    assert!(err.contains("/no/such/model") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("/no/such/model") && err.contains("does not exist"),
+        "{err}"
+    );
 
     let broken = tempfile::tempdir().unwrap();
     for f in ["backbone.bpk", "head.txt"] {
         std::fs::copy(root().join("models/default").join(f), broken.path().join(f)).unwrap();
     }
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("models/default/manifest.json")).unwrap()).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/default/manifest.json")).unwrap(),
+    )
+    .unwrap();
     m["head"]["num_features"] = serde_json::json!(7);
     std::fs::write(broken.path().join("manifest.json"), m.to_string()).unwrap();
-    let (code, _, err) = run(osteoai(cache.path()).args(["classify", "fixtures/demo", "--model"]).arg(broken.path()));
+    let (code, _, err) = run(osteoai(cache.path())
+        .args(["classify", "fixtures/demo", "--model"])
+        .arg(broken.path()));
     assert_eq!(code, 2);
     assert!(err.contains("head expects 7 features"), "{err}");
 
     std::fs::remove_file(broken.path().join("head.txt")).unwrap();
-    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("models/default/manifest.json")).unwrap()).unwrap();
+    let good: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/default/manifest.json")).unwrap(),
+    )
+    .unwrap();
     std::fs::write(broken.path().join("manifest.json"), good.to_string()).unwrap();
-    let (code, _, err) = run(osteoai(cache.path()).args(["classify", "fixtures/demo", "--model"]).arg(broken.path()));
+    let (code, _, err) = run(osteoai(cache.path())
+        .args(["classify", "fixtures/demo", "--model"])
+        .arg(broken.path()));
     assert_eq!(code, 2);
-    assert!(err.contains("head file") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("head file") && err.contains("missing"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -121,10 +221,19 @@ fn committed_fixtures_are_what_the_generator_makes() {
     let (code, _, err) = run(osteoai(cache.path()).arg("make-fixtures").arg(out.path()));
     assert_eq!(code, 0, "{err}");
     let mut n = 0;
-    for e in walkdir::WalkDir::new(out.path()).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()) {
+    for e in walkdir::WalkDir::new(out.path())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+    {
         let rel = e.path().strip_prefix(out.path()).unwrap();
         let committed = root().join("fixtures").join(rel);
-        assert_eq!(std::fs::read(e.path()).unwrap(), std::fs::read(&committed).unwrap_or_default(), "{} differs from a fresh generation", rel.display());
+        assert_eq!(
+            std::fs::read(e.path()).unwrap(),
+            std::fs::read(&committed).unwrap_or_default(),
+            "{} differs from a fresh generation",
+            rel.display()
+        );
         n += 1;
     }
     assert_eq!(n, 27);
@@ -137,9 +246,15 @@ fn a_symlink_loop_is_reported_not_followed_forever() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("fracture");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(root().join("fixtures/demo/test/fracture/fracture_test_00.jpg"), dir.join("a.jpg")).unwrap();
+    std::fs::copy(
+        root().join("fixtures/demo/test/fracture/fracture_test_00.jpg"),
+        dir.join("a.jpg"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(t.path(), dir.join("loop")).unwrap();
-    let (code, out, err) = run(osteoai(cache.path()).args(["classify", "--format", "csv", "--device", "cpu"]).arg(t.path()));
+    let (code, out, err) = run(osteoai(cache.path())
+        .args(["classify", "--format", "csv", "--device", "cpu"])
+        .arg(t.path()));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(err.contains("loop"), "{err}");

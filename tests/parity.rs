@@ -15,7 +15,9 @@ fn inputs(batch: usize, size: usize) -> Vec<f32> {
             for h in 0..size {
                 for w in 0..size {
                     let (b, c, h, w) = (b as f64, c as f64, h as f64, w as f64);
-                    let x = 2.5 * (0.05 * h * (c + 1.0) + 0.031 * w + 1.3 * b).sin() * (0.017 * (h + w) * (b + 1.0)).cos();
+                    let x = 2.5
+                        * (0.05 * h * (c + 1.0) + 0.031 * w + 1.3 * b).sin()
+                        * (0.017 * (h + w) * (b + 1.0)).cos();
                     v.push(x as f32);
                 }
             }
@@ -29,39 +31,77 @@ fn column(reference: &serde_json::Value, key: &str) -> Vec<Vec<f32>> {
         .as_array()
         .unwrap_or_else(|| panic!("{key} missing"))
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
         .collect()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn burn_matches_pytorch_on_the_imported_weights() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("tests/data/effnet_parity.json")).unwrap()).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/data/effnet_parity.json")).unwrap(),
+    )
+    .unwrap();
     let device = Device::flex();
-    let net = load_burnpack(&root.join("models/default/backbone.bpk"), true, &device).expect("committed weights load");
+    let net = load_burnpack(&root.join("models/default/backbone.bpk"), true, &device)
+        .expect("committed weights load");
     let x = Tensor::<4>::from_data(TensorData::new(inputs(2, 224), [2, 3, 224, 224]), &device);
 
     let head = net.extract_features(x.clone());
     assert_eq!(head.dims().to_vec(), vec![2, 1280, 7, 7]);
-    let spec = FeatureSpec { taps: vec![Tap::Head, Tap::Block(10)], pools: vec![Pool::Avg, Pool::Max], flip_average: false };
-    let f = net.forward_features(x, &spec).into_data().try_to_vec::<f32>().unwrap();
+    let spec = FeatureSpec {
+        taps: vec![Tap::Head, Tap::Block(10)],
+        pools: vec![Pool::Avg, Pool::Max],
+        flip_average: false,
+    };
+    let f = net
+        .forward_features(x, &spec)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     // Layout per image: head avg (1280), head max (1280), block10 avg (112), block10 max (112).
     let dim = spec.dim();
     let mut worst = Vec::new();
-    for (b, (avg, max)) in column(&reference, "head_avg").iter().zip(column(&reference, "head_max")).enumerate() {
+    for (b, (avg, max)) in column(&reference, "head_avg")
+        .iter()
+        .zip(column(&reference, "head_max"))
+        .enumerate()
+    {
         let row = &f[b * dim..(b + 1) * dim];
         worst.push(("head avg", max_abs_diff(&row[..1280], avg)));
         worst.push(("head max", max_abs_diff(&row[1280..2560], &max)));
-        worst.push(("block10 avg", max_abs_diff(&row[2560..2672], &column(&reference, "block10_avg")[b])));
+        worst.push((
+            "block10 avg",
+            max_abs_diff(&row[2560..2672], &column(&reference, "block10_avg")[b]),
+        ));
     }
-    let map = head.narrow(0, 0, 1).narrow(2, 0, 1).narrow(3, 0, 1).into_data().try_to_vec::<f32>().unwrap();
-    let map_ref: Vec<f32> = reference["head_map_0_0"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let map = head
+        .narrow(0, 0, 1)
+        .narrow(2, 0, 1)
+        .narrow(3, 0, 1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let map_ref: Vec<f32> = reference["head_map_0_0"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     worst.push(("head map [0,:,0,0]", max_abs_diff(&map, &map_ref)));
     for (what, d) in &worst {
         println!("parity: max |burn - pytorch| {what}: {d:.2e}");

@@ -18,13 +18,20 @@ struct Tmux {
 impl Tmux {
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            let ok = Command::new("tmux").args(["send-keys", "-t", &self.name, k]).status().unwrap().success();
+            let ok = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, k])
+                .status()
+                .unwrap()
+                .success();
             assert!(ok, "tmux send-keys {k}");
             std::thread::sleep(Duration::from_millis(150));
         }
     }
     fn screen(&self) -> String {
-        let o = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
@@ -34,18 +41,27 @@ impl Tmux {
             if f(&s) {
                 return s;
             }
-            assert!(start.elapsed() < Duration::from_secs(180), "timed out waiting for {what}; screen:\n{s}");
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "timed out waiting for {what}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
     fn alive(&self) -> bool {
-        Command::new("tmux").args(["has-session", "-t", &self.name]).output().map(|o| o.status.success()).unwrap_or(false)
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.name])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
     }
 }
 
@@ -55,7 +71,12 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .filter_entry(|e| e.file_name() != ".osteoai")
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -64,21 +85,39 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// The two rows of the confusion matrix as drawn: [[tp, fn], [fp, tn]].
 fn matrix(screen: &str) -> [[u64; 2]; 2] {
     let lines: Vec<&str> = screen.lines().collect();
-    let at = lines.iter().position(|l| l.contains("actual\\pred")).unwrap_or_else(|| panic!("no matrix on screen:\n{screen}"));
+    let at = lines
+        .iter()
+        .position(|l| l.contains("actual\\pred"))
+        .unwrap_or_else(|| panic!("no matrix on screen:\n{screen}"));
     let nums = |l: &str| -> Vec<u64> {
         // The matrix sits in the right panel: take the numbers after the last "│ " border.
         let panel = l.rsplit_once("│ ").map(|(_, r)| r).unwrap_or(l);
-        panel.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
+        panel
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect()
     };
     let (a, b) = (nums(lines[at + 1]), nums(lines[at + 2]));
-    assert!(a.len() >= 2 && b.len() >= 2, "cannot read the matrix:\n{}\n{}", lines[at + 1], lines[at + 2]);
-    [[a[a.len() - 2], a[a.len() - 1]], [b[b.len() - 2], b[b.len() - 1]]]
+    assert!(
+        a.len() >= 2 && b.len() >= 2,
+        "cannot read the matrix:\n{}\n{}",
+        lines[at + 1],
+        lines[at + 2]
+    );
+    [
+        [a[a.len() - 2], a[a.len() - 1]],
+        [b[b.len() - 2], b[b.len() - 1]],
+    ]
 }
 
 #[test]
 fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required in CI (scripts/setup.sh installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is required in CI (scripts/setup.sh installs it)"
+        );
         eprintln!("SKIPPED: tmux is not installed");
         return;
     }
@@ -91,7 +130,9 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     }
     let before = snapshot(&demo);
     let cache = tempfile::tempdir().unwrap();
-    let t = Tmux { name: format!("osteoai-e2e-{}", std::process::id()) };
+    let t = Tmux {
+        name: format!("osteoai-e2e-{}", std::process::id()),
+    };
     let cmd = format!(
         "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu --protocol halfblocks",
         root().display(),
@@ -99,26 +140,55 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
         env!("CARGO_BIN_EXE_osteoai"),
         demo.display()
     );
-    let ok = Command::new("tmux").args(["new-session", "-d", "-s", &t.name, "-x", "120", "-y", "40", &cmd]).status().unwrap().success();
+    let ok = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &t.name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "tmux new-session");
 
-    t.wait_for("the model and 16 images", |s| s.contains("16 images") && s.contains("CPU (burn-flex"));
+    t.wait_for("the model and 16 images", |s| {
+        s.contains("16 images") && s.contains("CPU (burn-flex")
+    });
     assert!(t.screen().contains("NOT FOR CLINICAL USE"));
     t.keys(&["a"]);
     let s = t.wait_for("the run to finish", |s| s.contains("last run"));
     let shown = matrix(&s);
 
     // The same folder through the headless evaluation (same cache, same model).
-    let (code, out, err) = run(osteoai(cache.path()).args(["eval", "--format", "json", "--device", "cpu"]).arg(&demo));
+    let (code, out, err) = run(osteoai(cache.path())
+        .args(["eval", "--format", "json", "--device", "cpu"])
+        .arg(&demo));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let c = &v["sets"]["all"]["confusion"];
-    let expected = [[c["tp"].as_u64().unwrap(), c["fn"].as_u64().unwrap()], [c["fp"].as_u64().unwrap(), c["tn"].as_u64().unwrap()]];
+    let expected = [
+        [c["tp"].as_u64().unwrap(), c["fn"].as_u64().unwrap()],
+        [c["fp"].as_u64().unwrap(), c["tn"].as_u64().unwrap()],
+    ];
     assert_eq!(shown, expected, "dashboard matrix vs osteoai eval:\n{s}");
 
     // Open the first non-empty matrix cell: the list shows exactly its images.
-    let cells = [("true positives", 0, 0), ("false negatives", 0, 1), ("false positives", 1, 0), ("true negatives", 1, 1)];
-    let (name, row, col) = cells.into_iter().find(|(_, r, c)| shown[*r][*c] > 0).unwrap();
+    let cells = [
+        ("true positives", 0, 0),
+        ("false negatives", 0, 1),
+        ("false positives", 1, 0),
+        ("true negatives", 1, 1),
+    ];
+    let (name, row, col) = cells
+        .into_iter()
+        .find(|(_, r, c)| shown[*r][*c] > 0)
+        .unwrap();
     t.keys(&["m"]);
     if row == 1 {
         t.keys(&["Down"]);
@@ -128,7 +198,9 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     }
     t.keys(&["Enter"]);
     let want = format!("{} of 16", shown[row][col]);
-    t.wait_for(&format!("the {name} cell ({want})"), |s| s.contains(&want) && s.contains(name));
+    t.wait_for(&format!("the {name} cell ({want})"), |s| {
+        s.contains(&want) && s.contains(name)
+    });
 
     // Relabel the selected image, then undo.
     t.keys(&["R"]);
@@ -138,7 +210,11 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     assert_ne!(snapshot(&demo), before, "the relabel moved a file");
     t.keys(&["u"]);
     t.wait_for("the undo", |s| s.contains("restored"));
-    assert_eq!(snapshot(&demo), before, "every file is back where it started");
+    assert_eq!(
+        snapshot(&demo),
+        before,
+        "every file is back where it started"
+    );
     t.keys(&["q"]);
     let start = Instant::now();
     while t.alive() && start.elapsed() < Duration::from_secs(10) {

@@ -63,7 +63,11 @@ pub fn run(a: BenchArgs) -> Result<i32, String> {
     let device = select_device(a.model.device)?;
     let mut engine = Engine::load(&model_dir(&a.model.model), device)?;
     let m = engine.manifest().clone();
-    let mut paths: Vec<PathBuf> = scan(&a.dir, &m.classes).entries.into_iter().map(|e| e.path).collect();
+    let mut paths: Vec<PathBuf> = scan(&a.dir, &m.classes)
+        .entries
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
     paths.truncate(a.limit);
     if paths.is_empty() {
         return Err(format!("no images under {}", a.dir.display()));
@@ -72,13 +76,26 @@ pub fn run(a: BenchArgs) -> Result<i32, String> {
     let pre = m.preprocess.clone();
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut json = serde_json::Map::new();
-    let mut add = |stage: &str, items: usize, secs: f64, json: &mut serde_json::Map<String, serde_json::Value>| {
-        rows.push(vec![stage.to_string(), items.to_string(), format!("{secs:.3}"), format!("{:.1}", items as f64 / secs)]);
-        json.insert(stage.to_string(), serde_json::json!({"items": items, "seconds": secs, "per_second": items as f64 / secs}));
+    let mut add = |stage: &str,
+                   items: usize,
+                   secs: f64,
+                   json: &mut serde_json::Map<String, serde_json::Value>| {
+        rows.push(vec![
+            stage.to_string(),
+            items.to_string(),
+            format!("{secs:.3}"),
+            format!("{:.1}", items as f64 / secs),
+        ]);
+        json.insert(
+            stage.to_string(),
+            serde_json::json!({"items": items, "seconds": secs, "per_second": items as f64 / secs}),
+        );
     };
 
     let mut inputs: Vec<Vec<f32>> = Vec::new();
-    let t = timed(a.repeat, || inputs = paths.par_iter().filter_map(|p| pre.load(p).ok()).collect());
+    let t = timed(a.repeat, || {
+        inputs = paths.par_iter().filter_map(|p| pre.load(p).ok()).collect()
+    });
     add("decode+preprocess", n, t, &mut json);
     let ok = inputs.len();
     if ok == 0 {
@@ -91,14 +108,22 @@ pub fn run(a: BenchArgs) -> Result<i32, String> {
         let batches = ok.div_ceil(bs);
         let t = timed(a.repeat, || {
             for b in 0..batches {
-                let take: Vec<f32> = (0..bs).flat_map(|j| inputs[(b * bs + j + k) % ok].iter().copied()).collect();
-                engine.backbone.features_of_inputs(take, bs).expect("backbone runs");
+                let take: Vec<f32> = (0..bs)
+                    .flat_map(|j| inputs[(b * bs + j + k) % ok].iter().copied())
+                    .collect();
+                engine
+                    .backbone
+                    .features_of_inputs(take, bs)
+                    .expect("backbone runs");
             }
             k += 1;
         });
         add(&format!("backbone batch {bs}"), batches * bs, t, &mut json);
     }
-    let feats = engine.backbone.features_of_inputs(inputs.iter().take(16).flatten().copied().collect(), ok.min(16))?;
+    let feats = engine.backbone.features_of_inputs(
+        inputs.iter().take(16).flatten().copied().collect(),
+        ok.min(16),
+    )?;
     let reps = 64;
     let t = timed(a.repeat, || {
         for _ in 0..reps {
@@ -111,13 +136,34 @@ pub fn run(a: BenchArgs) -> Result<i32, String> {
     let t = timed(a.repeat, || {
         engine.classify_stream(&paths, &never, |_, _| {});
     });
-    add(&format!("end to end (batch {})", engine.backbone.batch_size), n, t, &mut json);
-    println!("osteoai bench — {} images from {}, device {}, model {}", n, a.dir.display(), engine.backbone.device.description, engine.bundle.name());
-    print!("{}", table(&["stage", "items", "seconds", "items/s"], &rows));
+    add(
+        &format!("end to end (batch {})", engine.backbone.batch_size),
+        n,
+        t,
+        &mut json,
+    );
+    println!(
+        "osteoai bench — {} images from {}, device {}, model {}",
+        n,
+        a.dir.display(),
+        engine.backbone.device.description,
+        engine.bundle.name()
+    );
+    print!(
+        "{}",
+        table(&["stage", "items", "seconds", "items/s"], &rows)
+    );
     let peak = peak_rss_mib();
-    println!("peak RSS {}", peak.map(|p| format!("{p:.0} MiB")).unwrap_or_else(|| "unknown".into()));
+    println!(
+        "peak RSS {}",
+        peak.map(|p| format!("{p:.0} MiB"))
+            .unwrap_or_else(|| "unknown".into())
+    );
     if a.json {
-        json.insert("device".into(), engine.backbone.device.description.clone().into());
+        json.insert(
+            "device".into(),
+            engine.backbone.device.description.clone().into(),
+        );
         json.insert("images".into(), n.into());
         json.insert("peak_rss_mib".into(), peak.into());
         println!("{}", serde_json::Value::Object(json));

@@ -47,7 +47,11 @@ pub struct Row {
 }
 
 /// Loads the model, scans `paths` and scores every image, with a progress line.
-pub fn score(paths: &[PathBuf], model: &ModelArgs, batch: usize) -> Result<(Engine, Vec<Row>, Vec<ScanIssue>), String> {
+pub fn score(
+    paths: &[PathBuf],
+    model: &ModelArgs,
+    batch: usize,
+) -> Result<(Engine, Vec<Row>, Vec<ScanIssue>), String> {
     let dir = model_dir(&model.model);
     let device = select_device(model.device)?;
     let mut engine = Engine::load(&dir, device)?;
@@ -108,7 +112,10 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
                     ]
                 })
                 .collect();
-            table(&["path", "split", "label", &p_col, "predicted", "error"], &cells)
+            table(
+                &["path", "split", "label", &p_col, "predicted", "error"],
+                &cells,
+            )
         }
         Format::Csv => {
             let mut s = format!("path,split,label,{p_col},predicted,error\n");

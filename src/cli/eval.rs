@@ -40,7 +40,9 @@ pub enum EvalFormat {
 pub fn metrics_by_set(rows: &[Row], positive: &str, threshold: f64) -> BTreeMap<String, Metrics> {
     let mut sets: BTreeMap<String, (Vec<bool>, Vec<f64>)> = BTreeMap::new();
     for r in rows {
-        let (Some(label), Some(p)) = (&r.label, r.p) else { continue };
+        let (Some(label), Some(p)) = (&r.label, r.p) else {
+            continue;
+        };
         let y = label == positive;
         for key in std::iter::once("all".to_string()).chain(r.split.map(|s| s.to_string())) {
             let e = sets.entry(key).or_default();
@@ -48,7 +50,9 @@ pub fn metrics_by_set(rows: &[Row], positive: &str, threshold: f64) -> BTreeMap<
             e.1.push(p);
         }
     }
-    sets.into_iter().map(|(k, (y, s))| (k, Metrics::compute(&y, &s, threshold))).collect()
+    sets.into_iter()
+        .map(|(k, (y, s))| (k, Metrics::compute(&y, &s, threshold)))
+        .collect()
 }
 
 pub fn run(a: EvalArgs) -> Result<i32, String> {
@@ -62,7 +66,10 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
     let threshold = a.threshold.unwrap_or(m.threshold);
     let sets = metrics_by_set(&rows, &m.classes.positive, threshold);
     let errors: Vec<&Row> = rows.iter().filter(|r| r.error.is_some()).collect();
-    let unlabelled = rows.iter().filter(|r| r.label.is_none() && r.error.is_none()).count();
+    let unlabelled = rows
+        .iter()
+        .filter(|r| r.label.is_none() && r.error.is_none())
+        .count();
     let text = match a.format {
         EvalFormat::Json => {
             let v = serde_json::json!({
@@ -86,7 +93,22 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
                 m.classes.positive,
                 engine.backbone.device.description
             );
-            let header = ["set", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "roc_auc", "pr_auc", "tp", "fp", "tn", "fn"];
+            let header = [
+                "set",
+                "n",
+                "accuracy",
+                "sensitivity",
+                "specificity",
+                "ppv",
+                "npv",
+                "f1",
+                "roc_auc",
+                "pr_auc",
+                "tp",
+                "fp",
+                "tn",
+                "fn",
+            ];
             let cells: Vec<Vec<String>> = sets
                 .iter()
                 .map(|(k, x)| {
@@ -112,17 +134,34 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
             if let Some(all) = sets.get("all") {
                 let c = all.confusion;
                 let pos = &m.classes.positive;
-                let neg = m.classes.names.iter().find(|n| *n != pos).map(String::as_str).unwrap_or("other");
+                let neg = m
+                    .classes
+                    .names
+                    .iter()
+                    .find(|n| *n != pos)
+                    .map(String::as_str)
+                    .unwrap_or("other");
                 s.push_str(&format!(
                     "\nconfusion (all)      predicted {pos:<10} predicted {neg}\n  actual {pos:<10}   {:>10}   {:>10}\n  actual {neg:<10}   {:>10}   {:>10}\n",
                     c.tp, c.fn_, c.fp, c.tn
                 ));
             } else {
-                s.push_str("\nno labelled images: no metrics (labels come from class folder names)\n");
+                s.push_str(
+                    "\nno labelled images: no metrics (labels come from class folder names)\n",
+                );
             }
-            s.push_str(&format!("\n{} images, {} failed, {} unlabelled. Not for clinical use.\n", rows.len(), errors.len(), unlabelled));
+            s.push_str(&format!(
+                "\n{} images, {} failed, {} unlabelled. Not for clinical use.\n",
+                rows.len(),
+                errors.len(),
+                unlabelled
+            ));
             for r in &errors {
-                s.push_str(&format!("error: {}: {}\n", r.path.display(), r.error.as_deref().unwrap_or("")));
+                s.push_str(&format!(
+                    "error: {}: {}\n",
+                    r.path.display(),
+                    r.error.as_deref().unwrap_or("")
+                ));
             }
             s
         }
@@ -140,7 +179,9 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
                 return Ok(1);
             }
             None => {
-                eprintln!("osteoai: ROC AUC is undefined (needs labelled images of both classes); --min-auc {min} fails");
+                eprintln!(
+                    "osteoai: ROC AUC is undefined (needs labelled images of both classes); --min-auc {min} fails"
+                );
                 return Ok(1);
             }
         }

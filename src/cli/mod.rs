@@ -145,7 +145,11 @@ fn import(a: ImportArgs) -> Result<i32, String> {
         a.pth.display(),
         a.out.display(),
         t.elapsed().as_secs_f64(),
-        if r.unused.is_empty() { "none".to_string() } else { r.unused.join(", ") }
+        if r.unused.is_empty() {
+            "none".to_string()
+        } else {
+            r.unused.join(", ")
+        }
     );
     Ok(0)
 }

@@ -5,7 +5,11 @@ use std::path::Path;
 
 /// Quotes a CSV field when needed (RFC 4180).
 pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Left-aligned columns separated by two spaces; numeric-looking cells right-aligned.
@@ -21,7 +25,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     // A column is right-aligned (header too) when all its non-empty, non-dash cells are numbers.
     let right: Vec<bool> = (0..cols)
         .map(|i| {
-            let mut cells = rows.iter().filter_map(|r| r.get(i)).filter(|c| !c.is_empty() && c.as_str() != "-").peekable();
+            let mut cells = rows
+                .iter()
+                .filter_map(|r| r.get(i))
+                .filter(|c| !c.is_empty() && c.as_str() != "-")
+                .peekable();
             cells.peek().is_some() && cells.all(|c| is_num(c))
         })
         .collect();
@@ -58,7 +66,8 @@ pub fn emit(path: Option<&Path>, text: &str) -> Result<(), String> {
     match path {
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"))
+            out.write_all(text.as_bytes())
+                .map_err(|e| format!("cannot write to stdout: {e}"))
         }
         Some(p) => osteoai::train::atomic_write(p, text.as_bytes()),
     }
@@ -81,7 +90,13 @@ mod tests {
 
     #[test]
     fn table_aligns() {
-        let t = table(&["name", "p"], &[vec!["a".into(), "0.5".into()], vec!["long name".into(), "0.25".into()]]);
+        let t = table(
+            &["name", "p"],
+            &[
+                vec!["a".into(), "0.5".into()],
+                vec!["long name".into(), "0.25".into()],
+            ],
+        );
         assert_eq!(t, "name          p\na           0.5\nlong name  0.25\n");
     }
 }

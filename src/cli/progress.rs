@@ -13,7 +13,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: &str, total: usize) -> Self {
-        Progress { label: label.into(), total, start: Instant::now(), last_draw: None, enabled: std::io::stderr().is_terminal() }
+        Progress {
+            label: label.into(),
+            total,
+            start: Instant::now(),
+            last_draw: None,
+            enabled: std::io::stderr().is_terminal(),
+        }
     }
 
     pub fn set(&mut self, done: usize) {
@@ -21,7 +27,11 @@ impl Progress {
             return;
         }
         let now = Instant::now();
-        if done < self.total && self.last_draw.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
+        if done < self.total
+            && self
+                .last_draw
+                .is_some_and(|t| now.duration_since(t).as_millis() < 100)
+        {
             return;
         }
         self.last_draw = Some(now);
@@ -30,9 +40,17 @@ impl Progress {
         let width = 30;
         let filled = (done * width).checked_div(self.total).unwrap_or(width);
         let bar: String = "█".repeat(filled) + &"░".repeat(width - filled);
-        let eta = if rate > 0.0 { format!("{:.0}s left", (self.total - done) as f64 / rate) } else { String::new() };
+        let eta = if rate > 0.0 {
+            format!("{:.0}s left", (self.total - done) as f64 / rate)
+        } else {
+            String::new()
+        };
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{} {bar} {done}/{} {rate:.1} img/s {eta}", self.label, self.total);
+        let _ = write!(
+            err,
+            "\r\x1b[2K{} {bar} {done}/{} {rate:.1} img/s {eta}",
+            self.label, self.total
+        );
         let _ = err.flush();
     }
 

@@ -6,10 +6,10 @@ use clap::Args;
 use osteoai::engine::Backbone;
 use osteoai::imaging::Preprocess;
 use osteoai::labels::ClassSpec;
+use osteoai::model::Bundle;
 use osteoai::model::effnet::{FeatureSpec, Pool, Tap};
 use osteoai::model::head::HeadOutput;
 use osteoai::model::manifest::{BackboneSpec, FORMAT, HeadSpec, Manifest, Provenance};
-use osteoai::model::Bundle;
 use osteoai::train::{HeadParams, TrainConfig, train};
 
 use super::select_device;
@@ -61,7 +61,10 @@ pub struct TrainArgs {
 fn parse_tap(s: &str) -> Result<Tap, String> {
     match s.trim() {
         "head" => Ok(Tap::Head),
-        b if b.starts_with("block") => b[5..].parse().map(Tap::Block).map_err(|_| format!("bad tap {s:?}")),
+        b if b.starts_with("block") => b[5..]
+            .parse()
+            .map(Tap::Block)
+            .map_err(|_| format!("bad tap {s:?}")),
         _ => Err(format!("unknown tap {s:?} (head, block0..block15)")),
     }
 }
@@ -80,7 +83,10 @@ fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
         return Bundle::read_manifest(&a.base);
     }
     if !a.base.join("backbone.bpk").is_file() {
-        return Err(format!("{} has neither a manifest.json nor a backbone.bpk", a.base.display()));
+        return Err(format!(
+            "{} has neither a manifest.json nor a backbone.bpk",
+            a.base.display()
+        ));
     }
     let features = FeatureSpec::classic();
     Ok(Manifest {
@@ -88,13 +94,22 @@ fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
         name: "efficientnet-lite0-lightgbm".into(),
         classes: ClassSpec::fracture_default(),
         preprocess: Preprocess::imagenet(224),
-        head: HeadSpec { kind: "lightgbm".into(), file: "head.txt".into(), output: HeadOutput::Binary, num_features: features.dim() },
+        head: HeadSpec {
+            kind: "lightgbm".into(),
+            file: "head.txt".into(),
+            output: HeadOutput::Binary,
+            num_features: features.dim(),
+        },
         backbone: BackboneSpec {
             kind: "efficientnet_lite0".into(),
             weights: "backbone.bpk".into(),
             folded: true,
             features,
-            license_file: a.base.join("WEIGHTS-LICENSE.md").is_file().then(|| "WEIGHTS-LICENSE.md".into()),
+            license_file: a
+                .base
+                .join("WEIGHTS-LICENSE.md")
+                .is_file()
+                .then(|| "WEIGHTS-LICENSE.md".into()),
         },
         threshold: 0.5,
         provenance: Provenance::default(),
@@ -134,13 +149,25 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         dump_features: a.dump_features.clone(),
     };
-    let report = train(&a.base, &base, &backbone, &cfg, |msg| eprintln!("osteoai: {msg}"))?;
+    let report = train(&a.base, &base, &backbone, &cfg, |msg| {
+        eprintln!("osteoai: {msg}")
+    })?;
     for (p, e) in &report.skipped {
         eprintln!("osteoai: skipped {}: {e}", p.display());
     }
-    println!("wrote {} ({} LightGBM rounds, threshold {:.4})", a.out.display(), report.rounds, report.manifest.threshold);
+    println!(
+        "wrote {} ({} LightGBM rounds, threshold {:.4})",
+        a.out.display(),
+        report.rounds,
+        report.manifest.threshold
+    );
     for (set, m) in &report.manifest.metrics {
-        let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        let g = |k: &str| {
+            m.get(k)
+                .and_then(|v| v.as_f64())
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_else(|| "-".into())
+        };
         println!(
             "  {set:<20} n={:<5} roc_auc={} accuracy={} sensitivity={} specificity={}",
             report.counts.get(set).copied().unwrap_or(0),

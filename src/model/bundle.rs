@@ -24,14 +24,19 @@ impl Bundle {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             if dir.is_dir() {
-                format!("model folder {} has no readable {MANIFEST}: {e}", dir.display())
+                format!(
+                    "model folder {} has no readable {MANIFEST}: {e}",
+                    dir.display()
+                )
             } else {
                 format!("model folder {} does not exist", dir.display())
             }
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| format!("{} is not a valid manifest: {e}", path.display()))?;
-        manifest.validate().map_err(|e| format!("{}: {e}", path.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a valid manifest: {e}", path.display()))?;
+        manifest
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(manifest)
     }
 
@@ -42,7 +47,11 @@ impl Bundle {
         let head_path = dir.join(&manifest.head.file);
         for (what, p) in [("backbone weights", &weights), ("head", &head_path)] {
             if !p.is_file() {
-                return Err(format!("{what} file {} is missing (named in {})", p.display(), dir.join(MANIFEST).display()));
+                return Err(format!(
+                    "{what} file {} is missing (named in {})",
+                    p.display(),
+                    dir.join(MANIFEST).display()
+                ));
             }
         }
         let positive = manifest.classes.positive_index().expect("validated");
@@ -59,7 +68,12 @@ impl Bundle {
         h.write(&std::fs::read(dir.join(MANIFEST)).unwrap_or_default());
         h.write(&std::fs::read(&head_path).unwrap_or_default());
         h.write_u64(crate::cache::file_key(&weights, 0).unwrap_or(0));
-        Ok(Bundle { dir: dir.to_path_buf(), manifest, head, fingerprint: h.finish() })
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            manifest,
+            head,
+            fingerprint: h.finish(),
+        })
     }
 
     pub fn name(&self) -> &str {

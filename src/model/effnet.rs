@@ -37,7 +37,15 @@ pub struct ConvBn {
 }
 
 impl ConvBn {
-    fn new(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, folded: bool, device: &Device) -> Self {
+    fn new(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        folded: bool,
+        device: &Device,
+    ) -> Self {
         let conv = Conv2dConfig::new([cin, cout], [k, k])
             .with_stride([stride, stride])
             .with_groups(groups)
@@ -60,7 +68,9 @@ impl ConvBn {
     /// with s = gamma / sqrt(var + eps).
     pub fn fold(self) -> ConvBn {
         let ConvBn { mut conv, bn } = self;
-        let Some(bn) = bn else { return ConvBn { conv, bn: None } };
+        let Some(bn) = bn else {
+            return ConvBn { conv, bn: None };
+        };
         let scale = bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
         let [cout] = scale.dims();
         let weight = conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
@@ -139,7 +149,11 @@ pub struct FeatureSpec {
 impl FeatureSpec {
     /// Global average pool of the head: the classic 1280-d features.
     pub fn classic() -> Self {
-        FeatureSpec { taps: vec![Tap::Head], pools: vec![Pool::Avg], flip_average: false }
+        FeatureSpec {
+            taps: vec![Tap::Head],
+            pools: vec![Pool::Avg],
+            flip_average: false,
+        }
     }
 
     /// Length of the feature vector.
@@ -155,7 +169,10 @@ impl FeatureSpec {
             if let Tap::Block(n) = t
                 && *n >= block_count()
             {
-                return Err(format!("tap block {n} does not exist (0..{})", block_count()));
+                return Err(format!(
+                    "tap block {n} does not exist (0..{})",
+                    block_count()
+                ));
             }
         }
         Ok(())
@@ -249,7 +266,10 @@ impl EfficientNetLite0 {
                 }
             }
         }
-        found.into_iter().map(|m| m.expect("tap validated")).collect()
+        found
+            .into_iter()
+            .map(|m| m.expect("tap validated"))
+            .collect()
     }
 
     /// Pooled feature vectors [B, spec.dim()], concatenated tap by tap, pool by pool.
@@ -290,9 +310,20 @@ mod tests {
         assert_eq!(tap_channels(Tap::Block(10)), 112);
         assert_eq!(tap_channels(Tap::Block(14)), 192);
         assert_eq!(tap_channels(Tap::Block(15)), 320);
-        let spec = FeatureSpec { taps: vec![Tap::Block(10), Tap::Head], pools: vec![Pool::Avg, Pool::Max], flip_average: true };
+        let spec = FeatureSpec {
+            taps: vec![Tap::Block(10), Tap::Head],
+            pools: vec![Pool::Avg, Pool::Max],
+            flip_average: true,
+        };
         assert_eq!(spec.dim(), 2 * (112 + 1280));
-        assert!(FeatureSpec { taps: vec![Tap::Block(16)], ..spec }.validate().is_err());
+        assert!(
+            FeatureSpec {
+                taps: vec![Tap::Block(16)],
+                ..spec
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
@@ -303,7 +334,9 @@ mod tests {
         // Give the batch norms non-trivial statistics so that folding has work to do.
         let perturb = |bn: &mut BatchNorm| {
             let [c] = bn.gamma.val().dims();
-            let r = |lo: f64, hi: f64| Tensor::<1>::random([c], burn::tensor::Distribution::Uniform(lo, hi), &device);
+            let r = |lo: f64, hi: f64| {
+                Tensor::<1>::random([c], burn::tensor::Distribution::Uniform(lo, hi), &device)
+            };
             bn.gamma = Param::from_tensor(r(0.5, 1.5));
             bn.beta = Param::from_tensor(r(-0.2, 0.2));
             bn.running_mean = burn::module::RunningState::new(r(-0.1, 0.1));
@@ -314,24 +347,51 @@ mod tests {
             perturb(b.depthwise.bn.as_mut().unwrap());
             perturb(b.project.bn.as_mut().unwrap());
         }
-        let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random(
+            [2, 3, 64, 64],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let spec = FeatureSpec::classic();
-        let a = net.forward_features(x.clone(), &spec).into_data().try_to_vec::<f32>().unwrap();
+        let a = net
+            .forward_features(x.clone(), &spec)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let folded = net.fold_batch_norms();
         assert!(folded.is_folded());
-        let b = folded.forward_features(x, &spec).into_data().try_to_vec::<f32>().unwrap();
-        let max = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        let b = folded
+            .forward_features(x, &spec)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
         let scale = a.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        assert!(max <= 1e-4 * scale.max(1.0), "max diff {max} (scale {scale})");
+        assert!(
+            max <= 1e-4 * scale.max(1.0),
+            "max diff {max} (scale {scale})"
+        );
     }
 
     #[test]
     fn output_shapes_and_flip_average() {
         let device = Device::flex();
         let net = EfficientNetLite0::new(&device, true);
-        let x = Tensor::<4>::random([1, 3, 96, 96], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random(
+            [1, 3, 96, 96],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         assert_eq!(net.extract_features(x.clone()).dims(), [1, 1280, 3, 3]);
-        let spec = FeatureSpec { taps: vec![Tap::Block(10), Tap::Head], pools: vec![Pool::Avg, Pool::Max], flip_average: true };
+        let spec = FeatureSpec {
+            taps: vec![Tap::Block(10), Tap::Head],
+            pools: vec![Pool::Avg, Pool::Max],
+            flip_average: true,
+        };
         let f = net.forward_features(x.clone(), &spec);
         assert_eq!(f.dims(), [1, spec.dim()]);
         // Flip-averaged features of an image and of its mirror are the same.

@@ -37,7 +37,10 @@ pub struct Head {
 
 impl std::fmt::Debug for Head {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Head").field("num_features", &self.num_features).field("num_classes", &self.num_classes).finish()
+        f.debug_struct("Head")
+            .field("num_features", &self.num_features)
+            .field("num_classes", &self.num_classes)
+            .finish()
     }
 }
 
@@ -45,18 +48,35 @@ impl Head {
     /// Loads a LightGBM text model on its own owner thread.
     pub fn load(path: &Path, output: HeadOutput, positive: usize) -> Result<Head, String> {
         let path: PathBuf = path.to_path_buf();
-        Self::spawn(move || {
-            let p = path.to_str().ok_or_else(|| format!("non-UTF-8 path {}", path.display()))?;
-            Booster::from_file(p).map_err(|e| format!("cannot load LightGBM model {}: {e}", path.display()))
-        }, output, positive)
+        Self::spawn(
+            move || {
+                let p = path
+                    .to_str()
+                    .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))?;
+                Booster::from_file(p)
+                    .map_err(|e| format!("cannot load LightGBM model {}: {e}", path.display()))
+            },
+            output,
+            positive,
+        )
     }
 
     /// Loads a LightGBM text model from a string (tests, embedded models).
     pub fn from_string(text: String, output: HeadOutput, positive: usize) -> Result<Head, String> {
-        Self::spawn(move || Booster::from_string(&text).map_err(|e| format!("cannot parse LightGBM model: {e}")), output, positive)
+        Self::spawn(
+            move || {
+                Booster::from_string(&text).map_err(|e| format!("cannot parse LightGBM model: {e}"))
+            },
+            output,
+            positive,
+        )
     }
 
-    fn spawn(make: impl FnOnce() -> Result<Booster, String> + Send + 'static, output: HeadOutput, positive: usize) -> Result<Head, String> {
+    fn spawn(
+        make: impl FnOnce() -> Result<Booster, String> + Send + 'static,
+        output: HeadOutput,
+        positive: usize,
+    ) -> Result<Head, String> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel();
         thread::Builder::new()
@@ -64,7 +84,8 @@ impl Head {
             .spawn(move || {
                 let booster = match make() {
                     Ok(b) => {
-                        let _ = ready_tx.send(Ok((b.num_features() as usize, b.num_classes() as usize)));
+                        let _ = ready_tx
+                            .send(Ok((b.num_features() as usize, b.num_classes() as usize)));
                         b
                     }
                     Err(e) => {
@@ -86,17 +107,29 @@ impl Head {
                 }
             })
             .map_err(|e| format!("cannot start the head thread: {e}"))?;
-        let (num_features, num_classes) = ready_rx.recv().map_err(|_| "head thread died while loading".to_string())??;
+        let (num_features, num_classes) = ready_rx
+            .recv()
+            .map_err(|_| "head thread died while loading".to_string())??;
         match output {
             HeadOutput::Binary if num_classes != 1 => {
-                return Err(format!("manifest says binary head but the LightGBM model has {num_classes} classes"));
+                return Err(format!(
+                    "manifest says binary head but the LightGBM model has {num_classes} classes"
+                ));
             }
             HeadOutput::Multiclass if positive >= num_classes => {
-                return Err(format!("positive class index {positive} but the LightGBM model has {num_classes} classes"));
+                return Err(format!(
+                    "positive class index {positive} but the LightGBM model has {num_classes} classes"
+                ));
             }
             _ => {}
         }
-        Ok(Head { tx, num_features, num_classes, output, positive })
+        Ok(Head {
+            tx,
+            num_features,
+            num_classes,
+            output,
+            positive,
+        })
     }
 
     /// P(positive) for each row of `rows` (row-major, `num_features` values a row).
@@ -104,15 +137,29 @@ impl Head {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        if rows.len() % self.num_features != 0 {
-            return Err(format!("{} values is not a whole number of rows of {} features", rows.len(), self.num_features));
+        if !rows.len().is_multiple_of(self.num_features) {
+            return Err(format!(
+                "{} values is not a whole number of rows of {} features",
+                rows.len(),
+                self.num_features
+            ));
         }
         let (reply, answer) = mpsc::channel();
-        self.tx.send(Request::Predict { rows: rows.to_vec(), reply }).map_err(|_| "head thread has stopped".to_string())?;
-        let raw = answer.recv().map_err(|_| "head thread has stopped".to_string())??;
+        self.tx
+            .send(Request::Predict {
+                rows: rows.to_vec(),
+                reply,
+            })
+            .map_err(|_| "head thread has stopped".to_string())?;
+        let raw = answer
+            .recv()
+            .map_err(|_| "head thread has stopped".to_string())??;
         Ok(match self.output {
             HeadOutput::Binary => raw,
-            HeadOutput::Multiclass => raw.chunks(self.num_classes).map(|r| r[self.positive]).collect(),
+            HeadOutput::Multiclass => raw
+                .chunks(self.num_classes)
+                .map(|r| r[self.positive])
+                .collect(),
         })
     }
 }
@@ -124,7 +171,9 @@ mod tests {
     fn toy(objective: &str) -> String {
         // Feature 0 decides the class: positive (label 1) when > 0.5.
         let n = 200;
-        let x: Vec<f32> = (0..n).flat_map(|i| [(i as f32) / n as f32, ((i * 7) % 13) as f32]).collect();
+        let x: Vec<f32> = (0..n)
+            .flat_map(|i| [(i as f32) / n as f32, ((i * 7) % 13) as f32])
+            .collect();
         let y: Vec<f32> = (0..n).map(|i| if i > n / 2 { 1.0 } else { 0.0 }).collect();
         let ds = lightgbm3::Dataset::from_slice(&x, &y, 2, true).unwrap();
         let mut params = serde_json::json!({"objective": objective, "num_iterations": 20, "verbosity": -1, "min_data_in_leaf": 5});
@@ -138,10 +187,16 @@ mod tests {
     fn binary_head_predicts_from_another_thread() {
         let head = Head::from_string(toy("binary"), HeadOutput::Binary, 1).unwrap();
         let h2 = head.clone();
-        let p = std::thread::spawn(move || h2.predict(&[0.9, 1.0, 0.1, 1.0]).unwrap()).join().unwrap();
+        let p = std::thread::spawn(move || h2.predict(&[0.9, 1.0, 0.1, 1.0]).unwrap())
+            .join()
+            .unwrap();
         assert_eq!(p.len(), 2);
         assert!(p[0] > 0.8 && p[1] < 0.2, "{p:?}");
-        assert!(head.predict(&[1.0, 2.0, 3.0]).unwrap_err().contains("whole number"));
+        assert!(
+            head.predict(&[1.0, 2.0, 3.0])
+                .unwrap_err()
+                .contains("whole number")
+        );
     }
 
     #[test]

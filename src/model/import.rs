@@ -26,32 +26,58 @@ const REMAP: &[(&str, &str)] = &[
     (r"^_bn1\.", "head.bn."),
     (r"^_blocks\.(\d+)\._expand_conv\.", "blocks.$1.expand.conv."),
     (r"^_blocks\.(\d+)\._bn0\.", "blocks.$1.expand.bn."),
-    (r"^_blocks\.(\d+)\._depthwise_conv\.", "blocks.$1.depthwise.conv."),
+    (
+        r"^_blocks\.(\d+)\._depthwise_conv\.",
+        "blocks.$1.depthwise.conv.",
+    ),
     (r"^_blocks\.(\d+)\._bn1\.", "blocks.$1.depthwise.bn."),
-    (r"^_blocks\.(\d+)\._project_conv\.", "blocks.$1.project.conv."),
+    (
+        r"^_blocks\.(\d+)\._project_conv\.",
+        "blocks.$1.project.conv.",
+    ),
     (r"^_blocks\.(\d+)\._bn2\.", "blocks.$1.project.bn."),
 ];
 
 /// Loads the PyTorch weights into an unfolded network (batch norms kept).
-pub fn load_pytorch(pth: &Path, device: &Device) -> Result<(EfficientNetLite0, ImportReport), String> {
+pub fn load_pytorch(
+    pth: &Path,
+    device: &Device,
+) -> Result<(EfficientNetLite0, ImportReport), String> {
     let mut store = PytorchStore::from_file(pth);
     for (from, to) in REMAP {
         store = store.with_key_remapping(from, *to);
     }
     let mut net = EfficientNetLite0::new(device, false);
-    let result = net.load_from(&mut store).map_err(|e| format!("cannot import {}: {e}", pth.display()))?;
+    let result = net
+        .load_from(&mut store)
+        .map_err(|e| format!("cannot import {}: {e}", pth.display()))?;
     if !result.errors.is_empty() || !result.missing.is_empty() {
         return Err(format!(
             "import of {} incomplete: {} missing ({:?}), errors: {:?}",
             pth.display(),
             result.missing.len(),
-            result.missing.iter().take(5).map(|m| &m.0).collect::<Vec<_>>(),
+            result
+                .missing
+                .iter()
+                .take(5)
+                .map(|m| &m.0)
+                .collect::<Vec<_>>(),
             result.errors.iter().take(5).collect::<Vec<_>>()
         ));
     }
     // The classifier (`_fc`) and batch-norm counters are not part of the feature extractor.
-    let unused: Vec<String> = result.unused.into_iter().filter(|k| !k.ends_with("num_batches_tracked")).collect();
-    Ok((net, ImportReport { applied: result.applied.len(), unused }))
+    let unused: Vec<String> = result
+        .unused
+        .into_iter()
+        .filter(|k| !k.ends_with("num_batches_tracked"))
+        .collect();
+    Ok((
+        net,
+        ImportReport {
+            applied: result.applied.len(),
+            unused,
+        },
+    ))
 }
 
 /// Imports, folds the batch norms and writes the burnpack file.
@@ -60,17 +86,25 @@ pub fn import_to_burnpack(pth: &Path, out: &Path, device: &Device) -> Result<Imp
     if let Some(dir) = out.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let tmp = out.with_extension("bpk.tmp");
     let _ = std::fs::remove_file(&tmp);
-    net.fold_batch_norms().save_file(&tmp).map_err(|e| format!("cannot write {}: {e:?}", tmp.display()))?;
-    std::fs::rename(&tmp, out).map_err(|e| format!("cannot move {} into place: {e}", out.display()))?;
+    net.fold_batch_norms()
+        .save_file(&tmp)
+        .map_err(|e| format!("cannot write {}: {e:?}", tmp.display()))?;
+    std::fs::rename(&tmp, out)
+        .map_err(|e| format!("cannot move {} into place: {e}", out.display()))?;
     Ok(report)
 }
 
 /// Loads burnpack weights into a network of the given layout.
-pub fn load_burnpack(path: &Path, folded: bool, device: &Device) -> Result<EfficientNetLite0, String> {
+pub fn load_burnpack(
+    path: &Path,
+    folded: bool,
+    device: &Device,
+) -> Result<EfficientNetLite0, String> {
     EfficientNetLite0::new(device, folded)
         .try_load_file(path)
         .map_err(|e| format!("cannot load backbone weights {}: {e:?}", path.display()))

@@ -72,25 +72,40 @@ impl Manifest {
     /// Explains the first thing wrong with the manifest itself (files are checked by the bundle).
     pub fn validate(&self) -> Result<(), String> {
         if self.format != FORMAT {
-            return Err(format!("manifest format {} is not supported (this build reads {FORMAT})", self.format));
+            return Err(format!(
+                "manifest format {} is not supported (this build reads {FORMAT})",
+                self.format
+            ));
         }
         self.classes.validate()?;
         if self.backbone.kind != "efficientnet_lite0" {
-            return Err(format!("unknown backbone kind {:?} (known: efficientnet_lite0)", self.backbone.kind));
+            return Err(format!(
+                "unknown backbone kind {:?} (known: efficientnet_lite0)",
+                self.backbone.kind
+            ));
         }
         self.backbone.features.validate()?;
         if self.head.kind != "lightgbm" {
-            return Err(format!("unknown head kind {:?} (known: lightgbm)", self.head.kind));
+            return Err(format!(
+                "unknown head kind {:?} (known: lightgbm)",
+                self.head.kind
+            ));
         }
         let dim = self.backbone.features.dim();
         if self.head.num_features != dim {
-            return Err(format!("head expects {} features but the backbone's feature recipe gives {dim}", self.head.num_features));
+            return Err(format!(
+                "head expects {} features but the backbone's feature recipe gives {dim}",
+                self.head.num_features
+            ));
         }
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(format!("threshold {} is outside [0, 1]", self.threshold));
         }
         if self.preprocess.size < 32 || self.preprocess.size > 1024 {
-            return Err(format!("input size {} is outside 32..=1024", self.preprocess.size));
+            return Err(format!(
+                "input size {} is outside 32..=1024",
+                self.preprocess.size
+            ));
         }
         if self.preprocess.std.iter().any(|s| *s <= 0.0) {
             return Err("preprocess std must be positive".into());

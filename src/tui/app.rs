@@ -19,7 +19,11 @@ use super::review::{CellKind, Filter, Item, View, cell_of, matrix, visible};
 pub enum Effect {
     Quit,
     /// Score these items (index, path) as job `run`; `replace` drops the queued work first.
-    Classify { run: u64, items: Vec<(usize, PathBuf)>, replace: bool },
+    Classify {
+        run: u64,
+        items: Vec<(usize, PathBuf)>,
+        replace: bool,
+    },
     Cancel,
 }
 
@@ -29,9 +33,15 @@ pub enum Mode {
     /// Typing a name search.
     Search(String),
     /// Choosing a matrix cell (row: actual, col: predicted; 0 = positive).
-    Matrix { row: usize, col: usize },
+    Matrix {
+        row: usize,
+        col: usize,
+    },
     /// Waiting for y/n to move `index` into class `target`.
-    ConfirmRelabel { index: usize, target: usize },
+    ConfirmRelabel {
+        index: usize,
+        target: usize,
+    },
     Help,
 }
 
@@ -92,7 +102,10 @@ pub struct App {
 }
 
 fn name_of(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl App {
@@ -147,11 +160,20 @@ impl App {
 
     /// A score (or error) for item `index`, from job `run`. Results of an older job than the
     /// current one, or for a file that has since moved, are dropped.
-    pub fn apply_score(&mut self, run: u64, index: usize, path: &Path, result: Result<f64, String>, computed: bool) -> bool {
+    pub fn apply_score(
+        &mut self,
+        run: u64,
+        index: usize,
+        path: &Path,
+        result: Result<f64, String>,
+        computed: bool,
+    ) -> bool {
         if run != self.run {
             return false;
         }
-        let Some(item) = self.items.get_mut(index) else { return false };
+        let Some(item) = self.items.get_mut(index) else {
+            return false;
+        };
         if item.path != path {
             return false;
         }
@@ -265,8 +287,18 @@ impl App {
             return vec![];
         }
         self.run += 1;
-        self.job = Some(Job { run: self.run, total: items.len(), done: 0, computed: 0, started: Instant::now() });
-        vec![Effect::Classify { run: self.run, items, replace: true }]
+        self.job = Some(Job {
+            run: self.run,
+            total: items.len(),
+            done: 0,
+            computed: 0,
+            started: Instant::now(),
+        });
+        vec![Effect::Classify {
+            run: self.run,
+            items,
+            replace: true,
+        }]
     }
 
     fn set_threshold(&mut self, t: f64) {
@@ -345,7 +377,11 @@ impl App {
 
     fn on_normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
-        let step = if self.layout == Layout::Grid { self.grid_columns.max(1) as isize } else { 1 };
+        let step = if self.layout == Layout::Grid {
+            self.grid_columns.max(1) as isize
+        } else {
+            1
+        };
         match key.code {
             KeyCode::Char('q') => return vec![Effect::Cancel, Effect::Quit],
             KeyCode::Char('?') => self.mode = Mode::Help,
@@ -355,22 +391,37 @@ impl App {
             KeyCode::Left | KeyCode::Char('h') if self.layout == Layout::Grid => self.move_by(-1),
             KeyCode::PageDown => self.move_by(self.page as isize),
             KeyCode::PageUp => self.move_by(-(self.page as isize)),
-            KeyCode::Char('d') if key.modifiers.contains(KeyModifiers::CONTROL) => self.move_by(self.page as isize / 2),
-            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => self.move_by(-(self.page as isize) / 2),
+            KeyCode::Char('d') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.move_by(self.page as isize / 2)
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.move_by(-(self.page as isize) / 2)
+            }
             KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.selected = self.visible.len().saturating_sub(1),
+            KeyCode::End | KeyCode::Char('G') => {
+                self.selected = self.visible.len().saturating_sub(1)
+            }
             KeyCode::Enter | KeyCode::Char('c') => {
                 if let Some(i) = self.selected_index() {
                     let item = (i, self.items[i].path.clone());
                     return match &self.job {
                         // Jump the queue of the running job.
-                        Some(j) => vec![Effect::Classify { run: j.run, items: vec![item], replace: false }],
+                        Some(j) => vec![Effect::Classify {
+                            run: j.run,
+                            items: vec![item],
+                            replace: false,
+                        }],
                         None => self.start_job(vec![item]),
                     };
                 }
             }
             KeyCode::Char('a') => {
-                let all: Vec<(usize, PathBuf)> = self.items.iter().enumerate().map(|(i, it)| (i, it.path.clone())).collect();
+                let all: Vec<(usize, PathBuf)> = self
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, it)| (i, it.path.clone()))
+                    .collect();
                 return self.start_job(all);
             }
             KeyCode::Esc => {
@@ -383,12 +434,17 @@ impl App {
                 }
                 if self.view != View::default() {
                     let sort = self.view.sort;
-                    self.view = View { sort, ..View::default() };
+                    self.view = View {
+                        sort,
+                        ..View::default()
+                    };
                     self.dirty = true;
                     self.say("filters cleared");
                 }
             }
-            KeyCode::Char('+') | KeyCode::Char('=') | KeyCode::Char(']') => self.set_threshold(self.threshold + if shift { 0.05 } else { 0.01 }),
+            KeyCode::Char('+') | KeyCode::Char('=') | KeyCode::Char(']') => {
+                self.set_threshold(self.threshold + if shift { 0.05 } else { 0.01 })
+            }
             KeyCode::Char('-') | KeyCode::Char('[') => self.set_threshold(self.threshold - 0.01),
             KeyCode::Char('_') | KeyCode::Char('{') => self.set_threshold(self.threshold - 0.05),
             KeyCode::Char('}') => self.set_threshold(self.threshold + 0.05),
@@ -483,7 +539,9 @@ impl App {
     }
 
     fn toggle_mark(&mut self, f: impl Fn(&mut Mark)) {
-        let Some(i) = self.selected_index() else { return };
+        let Some(i) = self.selected_index() else {
+            return;
+        };
         let mut m = self.items[i].mark;
         f(&mut m);
         match self.marks.set(&self.items[i].path, m) {
@@ -506,7 +564,9 @@ impl App {
         let from = self.items[index].path.clone();
         let root = self.root.clone();
         let classes = self.classes.clone();
-        let result = self.journal().and_then(|j| j.relabel(&root, &classes, &from, target));
+        let result = self
+            .journal()
+            .and_then(|j| j.relabel(&root, &classes, &from, target));
         match result {
             Ok(m) => {
                 let _ = self.marks.rename(&m.from, &m.to);
@@ -541,21 +601,43 @@ impl App {
 
     /// Writes the visible list with scores and marks to `.osteoai/export-<time>.csv`.
     pub fn export(&mut self) {
-        let mut csv = format!("path,split,label,p_{},predicted,correct,reviewed,flagged,error\n", self.classes.positive);
+        let mut csv = format!(
+            "path,split,label,p_{},predicted,correct,reviewed,flagged,error\n",
+            self.classes.positive
+        );
         for &i in &self.visible {
             let it = &self.items[i];
             let cell = cell_of(it, self.positive, self.threshold);
             let predicted = it.score.map(|p| {
                 let pos = p >= self.threshold;
-                let other = self.classes.names.iter().enumerate().find(|(k, _)| *k != self.positive).map(|(_, n)| n.clone()).unwrap_or_default();
-                if pos { self.classes.names[self.positive].clone() } else { other }
+                let other = self
+                    .classes
+                    .names
+                    .iter()
+                    .enumerate()
+                    .find(|(k, _)| *k != self.positive)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default();
+                if pos {
+                    self.classes.names[self.positive].clone()
+                } else {
+                    other
+                }
             });
-            let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+            let q = |s: &str| {
+                if s.contains([',', '"', '\n']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s.to_string()
+                }
+            };
             csv.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{}\n",
                 q(&it.path.display().to_string()),
                 it.split.map(|s| s.to_string()).unwrap_or_default(),
-                it.label.map(|l| self.classes.names[l].clone()).unwrap_or_default(),
+                it.label
+                    .map(|l| self.classes.names[l].clone())
+                    .unwrap_or_default(),
                 it.score.map(|p| format!("{p:.6}")).unwrap_or_default(),
                 predicted.unwrap_or_default(),
                 match cell {
@@ -571,9 +653,15 @@ impl App {
         let dir = self.root.join(osteoai::journal::SIDECAR);
         let stamp = osteoai::timefmt::now_rfc3339().replace(':', "");
         let path = dir.join(format!("export-{stamp}.csv"));
-        let r = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| osteoai::train::atomic_write(&path, csv.as_bytes()));
+        let r = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|_| osteoai::train::atomic_write(&path, csv.as_bytes()));
         match r {
-            Ok(()) => self.say(format!("exported {} rows to {}", self.visible.len(), path.display())),
+            Ok(()) => self.say(format!(
+                "exported {} rows to {}",
+                self.visible.len(),
+                path.display()
+            )),
             Err(e) => self.say(format!("export failed: {e}")),
         }
     }
@@ -585,14 +673,20 @@ impl App {
             Mode::Matrix { .. } => "←↑↓→ cell · Enter show its images · Esc back",
             Mode::ConfirmRelabel { .. } => "y move the file · any other key cancels",
             Mode::Help => "any key closes help",
-            Mode::Normal if self.job.is_some() => "Esc cancel · j/k move · +/- threshold · f filter · ? help",
-            Mode::Normal => "a classify all · c this · m matrix · f filter · v view · R relabel · u undo · ? help · q quit",
+            Mode::Normal if self.job.is_some() => {
+                "Esc cancel · j/k move · +/- threshold · f filter · ? help"
+            }
+            Mode::Normal => {
+                "a classify all · c this · m matrix · f filter · v view · R relabel · u undo · ? help · q quit"
+            }
         }
     }
 
     /// The other class of a relabel, by name (for the confirmation).
     pub fn class_name(&self, c: Option<usize>) -> &str {
-        c.and_then(|c| self.classes.names.get(c)).map(String::as_str).unwrap_or("unlabelled")
+        c.and_then(|c| self.classes.names.get(c))
+            .map(String::as_str)
+            .unwrap_or("unlabelled")
     }
 }
 
@@ -603,13 +697,26 @@ mod tests {
     use crossterm::event::KeyEventKind;
 
     fn key(c: KeyCode) -> KeyEvent {
-        KeyEvent { code: c, modifiers: KeyModifiers::NONE, kind: KeyEventKind::Press, state: crossterm::event::KeyEventState::NONE }
+        KeyEvent {
+            code: c,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: crossterm::event::KeyEventState::NONE,
+        }
     }
 
     fn app_with(items: Vec<Item>) -> App {
-        let mut a = App::new(PathBuf::from("/nonexistent-osteoai-root"), ClassSpec::fracture_default(), 0.5);
+        let mut a = App::new(
+            PathBuf::from("/nonexistent-osteoai-root"),
+            ClassSpec::fracture_default(),
+            0.5,
+        );
         a.items = items;
-        a.model = Some(ModelInfo { name: "m".into(), device: "cpu".into(), threshold: 0.5 });
+        a.model = Some(ModelInfo {
+            name: "m".into(),
+            device: "cpu".into(),
+            threshold: 0.5,
+        });
         a.mark_dirty();
         a.refresh();
         a
@@ -636,7 +743,11 @@ mod tests {
         a.on_key(key(KeyCode::Enter)); // predicted positive: false positives
         assert_eq!(a.view.cell, Some(CellKind::FalsePositive));
         assert_eq!(a.visible.len(), a.confusion.fp);
-        let names: Vec<_> = a.visible.iter().map(|&i| a.items[i].name.as_str()).collect();
+        let names: Vec<_> = a
+            .visible
+            .iter()
+            .map(|&i| a.items[i].name.as_str())
+            .collect();
         assert_eq!(names, ["c", "e"]);
         a.on_key(key(KeyCode::Esc));
         assert_eq!(a.visible.len(), 7);
@@ -659,14 +770,25 @@ mod tests {
         a.on_key(key(KeyCode::Esc));
         a.on_key(key(KeyCode::Char('s')));
         assert_eq!(a.view.sort, Sort::ScoreDesc);
-        assert_eq!(a.selected_item().unwrap().name, "d", "selection follows the image");
+        assert_eq!(
+            a.selected_item().unwrap().name,
+            "d",
+            "selection follows the image"
+        );
     }
 
     #[test]
     fn classify_all_then_cancel_drops_stale_results() {
         let mut a = app_with(super::super::review::tests::sample());
         let fx = a.on_key(key(KeyCode::Char('a')));
-        let Effect::Classify { run, items, replace } = &fx[0] else { panic!("{fx:?}") };
+        let Effect::Classify {
+            run,
+            items,
+            replace,
+        } = &fx[0]
+        else {
+            panic!("{fx:?}")
+        };
         assert!(*replace);
         assert_eq!(items.len(), 7);
         let run = *run;
@@ -684,7 +806,9 @@ mod tests {
         let mut a = app_with(super::super::review::tests::sample());
         a.on_key(key(KeyCode::Char('a')));
         let fx = a.on_key(key(KeyCode::Char('c')));
-        assert!(matches!(&fx[0], Effect::Classify { replace: false, items, .. } if items.len() == 1));
+        assert!(
+            matches!(&fx[0], Effect::Classify { replace: false, items, .. } if items.len() == 1)
+        );
     }
 
     #[test]
@@ -719,17 +843,31 @@ mod tests {
         a.on_key(key(KeyCode::Char('y')));
         let moved = root.join("test/nofracture/a (relabelled 1).jpg");
         assert_eq!(std::fs::read(&moved).unwrap(), b"A");
-        assert_eq!(std::fs::read(root.join("test/nofracture/a.jpg")).unwrap(), b"clash");
+        assert_eq!(
+            std::fs::read(root.join("test/nofracture/a.jpg")).unwrap(),
+            b"clash"
+        );
         assert!(!root.join("test/fracture/a.jpg").exists());
-        assert!(a.items.iter().any(|i| i.path == moved && i.label == Some(1)));
+        assert!(
+            a.items
+                .iter()
+                .any(|i| i.path == moved && i.label == Some(1))
+        );
         // Undo, from a fresh session (the journal survives a restart).
         let mut b = App::new(root.clone(), classes.clone(), 0.5);
         b.add_entries(osteoai::scan::scan(&root, &classes).entries);
         b.refresh();
         b.on_key(key(KeyCode::Char('u')));
-        assert_eq!(std::fs::read(root.join("test/fracture/a.jpg")).unwrap(), b"A");
+        assert_eq!(
+            std::fs::read(root.join("test/fracture/a.jpg")).unwrap(),
+            b"A"
+        );
         assert!(!moved.exists());
-        assert!(b.items.iter().any(|i| i.path == root.join("test/fracture/a.jpg") && i.label == Some(0)));
+        assert!(
+            b.items
+                .iter()
+                .any(|i| i.path == root.join("test/fracture/a.jpg") && i.label == Some(0))
+        );
         b.on_key(key(KeyCode::Char('u')));
         assert_eq!(b.status.as_deref(), Some("nothing to undo"));
     }
@@ -756,7 +894,11 @@ mod tests {
         b.mark_dirty();
         b.refresh();
         b.on_key(key(KeyCode::Char('E')));
-        let exported: Vec<_> = std::fs::read_dir(root.join(".osteoai")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("export-")).collect();
+        let exported: Vec<_> = std::fs::read_dir(root.join(".osteoai"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("export-"))
+            .collect();
         assert_eq!(exported.len(), 1);
         let text = std::fs::read_to_string(exported[0].path()).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");

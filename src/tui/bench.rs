@@ -35,16 +35,26 @@ fn generate(dir: &Path, n: usize) -> std::io::Result<()> {
     let tiles: Vec<(bool, Vec<u8>)> = (0..64u64)
         .map(|s| {
             let frac = s % 2 == 0;
-            let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(1000 + s, frac, 64, 64));
+            let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(
+                1000 + s,
+                frac,
+                64,
+                64,
+            ));
             let mut v = Vec::new();
-            img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Jpeg).expect("jpeg");
+            img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Jpeg)
+                .expect("jpeg");
             (frac, v)
         })
         .collect();
     let splits = ["train", "val", "test"];
     for i in 0..n {
         let (frac, bytes) = &tiles[i % tiles.len()];
-        let sub = format!("{}/{}", splits[i % 3], if *frac { "fracture" } else { "nofracture" });
+        let sub = format!(
+            "{}/{}",
+            splits[i % 3],
+            if *frac { "fracture" } else { "nofracture" }
+        );
         let d = dir.join(sub);
         if i < 6 {
             std::fs::create_dir_all(&d)?;
@@ -55,7 +65,15 @@ fn generate(dir: &Path, n: usize) -> std::io::Result<()> {
 }
 
 fn key(c: char) -> Event {
-    Event::Key(KeyEvent { code: KeyCode::Char(c), modifiers: KeyModifiers::NONE, kind: KeyEventKind::Press, state: KeyEventState::NONE }, Instant::now())
+    Event::Key(
+        KeyEvent {
+            code: KeyCode::Char(c),
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        },
+        Instant::now(),
+    )
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -67,11 +85,21 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub fn run(a: BenchUiArgs) -> Result<i32, String> {
-    if std::fs::read_to_string(a.dir.join(".complete")).ok().and_then(|s| s.trim().parse::<usize>().ok()) != Some(a.images) {
+    if std::fs::read_to_string(a.dir.join(".complete"))
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        != Some(a.images)
+    {
         let t = Instant::now();
         let _ = std::fs::remove_dir_all(&a.dir);
-        generate(&a.dir, a.images).map_err(|e| format!("cannot generate {}: {e}", a.dir.display()))?;
-        eprintln!("generated {} images in {} in {:.1} s", a.images, a.dir.display(), t.elapsed().as_secs_f64());
+        generate(&a.dir, a.images)
+            .map_err(|e| format!("cannot generate {}: {e}", a.dir.display()))?;
+        eprintln!(
+            "generated {} images in {} in {:.1} s",
+            a.images,
+            a.dir.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     // Scores must be computed, not read from an earlier run's cache.
     let cache = std::env::temp_dir().join(format!("osteoai-bench-ui-cache-{}", std::process::id()));
@@ -96,7 +124,13 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
         let _ = tx.send(key('q'));
     });
     let mut stats = LoopStats::default();
-    event_loop(&mut terminal, &mut s.app, &s.rx, &s.worker, &mut s.images, Theme { color: true }, started, &mut stats)?;
+    event_loop(
+        &mut terminal,
+        &mut s,
+        Theme { color: true },
+        started,
+        &mut stats,
+    )?;
     let _ = injector.join();
     let scanned = s.app.items.len();
     let classified = s.app.items.iter().filter(|i| i.score.is_some()).count();
@@ -105,8 +139,20 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
     let mut lat = stats.key_latencies.clone();
     lat.sort();
     let peak = crate::cli::peak_rss_mib();
-    println!("osteoai bench-ui — {} ({} images found), TestBackend 160x48, {}", a.dir.display(), scanned, s.app.model.as_ref().map(|m| m.device.as_str()).unwrap_or("no model"));
-    println!("time to first frame      {:.1} ms", stats.first_frame.unwrap_or_default().as_secs_f64() * 1000.0);
+    println!(
+        "osteoai bench-ui — {} ({} images found), TestBackend 160x48, {}",
+        a.dir.display(),
+        scanned,
+        s.app
+            .model
+            .as_ref()
+            .map(|m| m.device.as_str())
+            .unwrap_or("no model")
+    );
+    println!(
+        "time to first frame      {:.1} ms",
+        stats.first_frame.unwrap_or_default().as_secs_f64() * 1000.0
+    );
     println!(
         "key-to-frame latency     p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} keys while classifying; {} images scored meanwhile)",
         pct(&lat, 0.5),
@@ -116,6 +162,10 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
         classified
     );
     println!("frames drawn             {}", stats.frames);
-    println!("peak RSS                 {}", peak.map(|p| format!("{p:.0} MiB")).unwrap_or_else(|| "unknown".into()));
+    println!(
+        "peak RSS                 {}",
+        peak.map(|p| format!("{p:.0} MiB"))
+            .unwrap_or_else(|| "unknown".into())
+    );
     Ok(0)
 }

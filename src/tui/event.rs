@@ -19,9 +19,21 @@ pub enum Event {
     ScanDone,
     EngineReady(Result<ModelInfo, String>),
     /// A score of job `run`; `computed` is false when it came from the score cache.
-    Score { run: u64, index: usize, path: PathBuf, result: Result<f64, String>, computed: bool },
+    Score {
+        run: u64,
+        index: usize,
+        path: PathBuf,
+        result: Result<f64, String>,
+        computed: bool,
+    },
     /// A cached score found by a lookup (no job).
-    Cached { index: usize, path: PathBuf, p: f64 },
-    JobDone { run: u64 },
+    Cached {
+        index: usize,
+        path: PathBuf,
+        p: f64,
+    },
+    JobDone {
+        run: u64,
+    },
     Image(ImgKey, ImgEntry),
 }

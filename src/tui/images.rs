@@ -12,9 +12,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use image::DynamicImage;
 use osteoai::cache::{DiskCache, Fnv, cache_root, file_key};
 use ratatui::layout::Size;
+use ratatui_image::Resize;
 use ratatui_image::picker::Picker;
 use ratatui_image::protocol::Protocol;
-use ratatui_image::Resize;
 
 use super::event::Event;
 
@@ -51,7 +51,12 @@ pub struct Images {
 
 impl Images {
     /// Starts `workers` threads that send `Event::Image` results on `tx`.
-    pub fn start(picker: Picker, workers: usize, tx: std::sync::mpsc::Sender<Event>, capacity: usize) -> Images {
+    pub fn start(
+        picker: Picker,
+        workers: usize,
+        tx: std::sync::mpsc::Sender<Event>,
+        capacity: usize,
+    ) -> Images {
         let shared: Arc<(Mutex<Shared>, Condvar)> = Arc::default();
         let disk = DiskCache::new(cache_root().join("thumbnails"));
         for n in 0..workers.max(1) {
@@ -59,42 +64,58 @@ impl Images {
             let tx = tx.clone();
             let picker = picker.clone();
             let disk = disk.clone();
-            let _ = std::thread::Builder::new().name(format!("images-{n}")).spawn(move || {
-                loop {
-                    let key = {
-                        let (lock, cv) = &*shared;
-                        let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
-                        loop {
-                            if s.stop {
-                                return;
-                            }
-                            if let Some(k) = s.wanted.pop_front() {
-                                if s.in_progress.insert(k.clone()) {
-                                    break k;
+            let _ = std::thread::Builder::new()
+                .name(format!("images-{n}"))
+                .spawn(move || {
+                    loop {
+                        let key = {
+                            let (lock, cv) = &*shared;
+                            let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
+                            loop {
+                                if s.stop {
+                                    return;
                                 }
-                                continue;
+                                if let Some(k) = s.wanted.pop_front() {
+                                    if s.in_progress.insert(k.clone()) {
+                                        break k;
+                                    }
+                                    continue;
+                                }
+                                s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
                             }
-                            s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
+                        };
+                        let entry = prepare(&picker, &disk, &key);
+                        {
+                            let mut s = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+                            s.in_progress.remove(&key);
                         }
-                    };
-                    let entry = prepare(&picker, &disk, &key);
-                    {
-                        let mut s = shared.0.lock().unwrap_or_else(|p| p.into_inner());
-                        s.in_progress.remove(&key);
+                        if tx.send(Event::Image(key, entry)).is_err() {
+                            return;
+                        }
                     }
-                    if tx.send(Event::Image(key, entry)).is_err() {
-                        return;
-                    }
-                }
-            });
+                });
         }
-        Images { shared, cache: HashMap::new(), order: VecDeque::new(), capacity: capacity.max(8), last_preview: None, picker }
+        Images {
+            shared,
+            cache: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(8),
+            last_preview: None,
+            picker,
+        }
     }
 
     /// A cache with no workers (tests render from what they insert).
     #[cfg(test)]
     pub fn offline(picker: Picker) -> Images {
-        Images { shared: Arc::default(), cache: HashMap::new(), order: VecDeque::new(), capacity: 64, last_preview: None, picker }
+        Images {
+            shared: Arc::default(),
+            cache: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: 64,
+            last_preview: None,
+            picker,
+        }
     }
 
     pub fn get(&self, key: &ImgKey) -> Option<&ImgEntry> {
@@ -118,7 +139,10 @@ impl Images {
     pub fn want(&self, keys: Vec<ImgKey>) {
         let (lock, cv) = &*self.shared;
         let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
-        s.wanted = keys.into_iter().filter(|k| !self.cache.contains_key(k)).collect();
+        s.wanted = keys
+            .into_iter()
+            .filter(|k| !self.cache.contains_key(k))
+            .collect();
         if !s.wanted.is_empty() {
             cv.notify_all();
         }
@@ -140,7 +164,10 @@ impl Drop for Images {
 /// Decode (or read the downscaled copy from the disk cache), fit to the cells, encode.
 fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey) -> ImgEntry {
     let font = picker.font_size();
-    let (pw, ph) = (key.cols as u32 * font.width as u32, key.rows as u32 * font.height as u32);
+    let (pw, ph) = (
+        key.cols as u32 * font.width as u32,
+        key.rows as u32 * font.height as u32,
+    );
     if pw == 0 || ph == 0 {
         return ImgEntry::Failed("no room".into());
     }
@@ -149,17 +176,26 @@ fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey) -> ImgEntry {
     salt.write(&ph.to_le_bytes());
     salt.write(b"thumb-v1");
     let dkey = file_key(&key.path, salt.finish());
-    let cached = dkey.and_then(|k| disk.get_bytes(k)).and_then(|b| image::load_from_memory(&b).ok());
+    let cached = dkey
+        .and_then(|k| disk.get_bytes(k))
+        .and_then(|b| image::load_from_memory(&b).ok());
     let img = match cached {
         Some(img) => img,
         None => match osteoai::imaging::decode(&key.path) {
             Ok(img) => {
                 // Downscale before encoding: only the pixels the cells can show.
-                let small = if img.width() > pw || img.height() > ph { img.thumbnail(pw, ph) } else { img };
+                let small = if img.width() > pw || img.height() > ph {
+                    img.thumbnail(pw, ph)
+                } else {
+                    img
+                };
                 let small = DynamicImage::ImageRgb8(small.to_rgb8());
                 if let Some(k) = dkey {
                     let mut png = Vec::new();
-                    if small.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).is_ok() {
+                    if small
+                        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                        .is_ok()
+                    {
                         disk.put_bytes(k, &png);
                     }
                 }

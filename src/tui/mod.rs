@@ -33,47 +33,58 @@ use worker::Worker;
 
 /// Streams the scan of `root` to the UI in chunks, so the first frame does not wait for it.
 pub fn spawn_scan(root: PathBuf, classes: ClassSpec, tx: Sender<Event>) {
-    let _ = std::thread::Builder::new().name("scan".into()).spawn(move || {
-        let mut chunk = Vec::new();
-        let mut last = Instant::now();
-        for item in osteoai::scan::scan_iter(&root, &classes) {
-            match item {
-                osteoai::scan::ScanItem::Image(e) => chunk.push(e),
-                osteoai::scan::ScanItem::Issue(i) => {
-                    let _ = tx.send(Event::ScanIssue(i.path, i.message));
+    let _ = std::thread::Builder::new()
+        .name("scan".into())
+        .spawn(move || {
+            let mut chunk = Vec::new();
+            let mut last = Instant::now();
+            for item in osteoai::scan::scan_iter(&root, &classes) {
+                match item {
+                    osteoai::scan::ScanItem::Image(e) => chunk.push(e),
+                    osteoai::scan::ScanItem::Issue(i) => {
+                        let _ = tx.send(Event::ScanIssue(i.path, i.message));
+                    }
+                }
+                if chunk.len() >= 4096
+                    || (!chunk.is_empty() && last.elapsed() > Duration::from_millis(30))
+                {
+                    if tx.send(Event::Scanned(std::mem::take(&mut chunk))).is_err() {
+                        return;
+                    }
+                    last = Instant::now();
                 }
             }
-            if chunk.len() >= 4096 || (!chunk.is_empty() && last.elapsed() > Duration::from_millis(30)) {
-                if tx.send(Event::Scanned(std::mem::take(&mut chunk))).is_err() {
-                    return;
-                }
-                last = Instant::now();
-            }
-        }
-        let _ = tx.send(Event::Scanned(chunk));
-        let _ = tx.send(Event::ScanDone);
-    });
+            let _ = tx.send(Event::Scanned(chunk));
+            let _ = tx.send(Event::ScanDone);
+        });
 }
 
 /// Reads terminal input on its own thread.
 fn spawn_input(tx: Sender<Event>) {
-    let _ = std::thread::Builder::new().name("input".into()).spawn(move || {
-        loop {
-            let ev = match crossterm::event::read() {
-                Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k, Instant::now()),
-                Ok(CtEvent::Resize(_, _)) => Event::Resize,
-                Ok(_) => continue,
-                Err(_) => return,
-            };
-            if tx.send(ev).is_err() {
-                return;
+    let _ = std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            loop {
+                let ev = match crossterm::event::read() {
+                    Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => {
+                        Event::Key(k, Instant::now())
+                    }
+                    Ok(CtEvent::Resize(_, _)) => Event::Resize,
+                    Ok(_) => continue,
+                    Err(_) => return,
+                };
+                if tx.send(ev).is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
 }
 
 fn picker_for(protocol: Protocol) -> Picker {
-    let mut picker = if protocol == Protocol::Halfblocks || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+    let mut picker = if protocol == Protocol::Halfblocks
+        || !std::io::stdout().is_terminal()
+        || !std::io::stdin().is_terminal()
+    {
         Picker::halfblocks()
     } else {
         // Asks the terminal; a silent one answers nothing within 2 s and gets halfblocks.
@@ -99,7 +110,13 @@ pub struct LoopStats {
 }
 
 /// Applies one event to the state; returns true to quit.
-fn handle(app: &mut App, ev: Event, worker: &Worker, images: &mut Images, pending_keys: &mut Vec<Instant>) -> bool {
+fn handle(
+    app: &mut App,
+    ev: Event,
+    worker: &Worker,
+    images: &mut Images,
+    pending_keys: &mut Vec<Instant>,
+) -> bool {
     match ev {
         Event::Key(k, at) => {
             pending_keys.push(at);
@@ -112,7 +129,11 @@ fn handle(app: &mut App, ev: Event, worker: &Worker, images: &mut Images, pendin
         Event::Resize | Event::Tick => {}
         Event::Scanned(entries) => {
             let start = app.items.len();
-            let lookups: Vec<(usize, PathBuf)> = entries.iter().enumerate().map(|(k, e)| (start + k, e.path.clone())).collect();
+            let lookups: Vec<(usize, PathBuf)> = entries
+                .iter()
+                .enumerate()
+                .map(|(k, e)| (start + k, e.path.clone()))
+                .collect();
             app.add_entries(entries);
             worker.lookup(lookups);
         }
@@ -127,7 +148,13 @@ fn handle(app: &mut App, ev: Event, worker: &Worker, images: &mut Images, pendin
             app.mark_dirty();
         }
         Event::EngineReady(Err(e)) => app.model_error = Some(e),
-        Event::Score { run, index, path, result, computed } => {
+        Event::Score {
+            run,
+            index,
+            path,
+            result,
+            computed,
+        } => {
             app.apply_score(run, index, &path, result, computed);
         }
         Event::Cached { index, path, p } => app.apply_cached(index, &path, p),
@@ -141,22 +168,30 @@ fn handle(app: &mut App, ev: Event, worker: &Worker, images: &mut Images, pendin
 /// once, tell the image workers what is wanted now.
 pub fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
-    app: &mut App,
-    rx: &Receiver<Event>,
-    worker: &Worker,
-    images: &mut Images,
+    s: &mut Session,
     theme: Theme,
     started: Instant,
     stats: &mut LoopStats,
 ) -> Result<i32, String> {
+    let Session {
+        app,
+        rx,
+        worker,
+        images,
+        ..
+    } = s;
     let mut pending_keys = Vec::new();
     loop {
         let mut wanted = Vec::new();
-        terminal.draw(|f| wanted = ui::draw(f, app, images, theme)).map_err(|e| format!("cannot draw: {e}"))?;
+        terminal
+            .draw(|f| wanted = ui::draw(f, app, images, theme))
+            .map_err(|e| format!("cannot draw: {e}"))?;
         let now = Instant::now();
         stats.frames += 1;
         stats.first_frame.get_or_insert(now - started);
-        stats.key_latencies.extend(pending_keys.drain(..).map(|t| now - t));
+        stats
+            .key_latencies
+            .extend(pending_keys.drain(..).map(|t| now - t));
         images.want(wanted);
         let first = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(ev) => ev,
@@ -190,7 +225,12 @@ pub struct Session {
     pub images: Images,
 }
 
-pub fn start_session(root: &Path, model: &Option<PathBuf>, device: osteoai::device::DeviceChoice, picker: Picker) -> Session {
+pub fn start_session(
+    root: &Path,
+    model: &Option<PathBuf>,
+    device: osteoai::device::DeviceChoice,
+    picker: Picker,
+) -> Session {
     let dir = model_dir(model);
     // Classes and threshold from the manifest (no weights yet) so the scan labels at once.
     let (classes, threshold) = match Bundle::read_manifest(&dir) {
@@ -202,7 +242,13 @@ pub fn start_session(root: &Path, model: &Option<PathBuf>, device: osteoai::devi
     spawn_scan(root.to_path_buf(), classes, tx.clone());
     let worker = Worker::start(dir, device, tx.clone());
     let images = Images::start(picker, 2, tx.clone(), 512);
-    Session { app, tx, rx, worker, images }
+    Session {
+        app,
+        tx,
+        rx,
+        worker,
+        images,
+    }
 }
 
 pub fn run(args: DashboardArgs) -> Result<i32, String> {
@@ -212,15 +258,25 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
         return Err(format!("{} does not exist", root.display()));
     }
     if !std::io::stdout().is_terminal() {
-        return Err("the dashboard needs a terminal; for scripts use `osteoai classify` or `osteoai eval`".into());
+        return Err(
+            "the dashboard needs a terminal; for scripts use `osteoai classify` or `osteoai eval`"
+                .into(),
+        );
     }
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let mut terminal =
+        ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     let picker = picker_for(args.protocol);
     let mut s = start_session(&root, &args.model.model, args.model.device, picker);
     spawn_input(s.tx.clone());
     let mut stats = LoopStats::default();
-    let result = event_loop(&mut terminal, &mut s.app, &s.rx, &s.worker, &mut s.images, Theme::from_env(), started, &mut stats);
+    let result = event_loop(
+        &mut terminal,
+        &mut s,
+        Theme::from_env(),
+        started,
+        &mut stats,
+    );
     ratatui::restore();
     s.images.stop();
     result

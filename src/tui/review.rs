@@ -99,7 +99,11 @@ impl Filter {
     pub fn step(self, forward: bool) -> Filter {
         let i = Self::CYCLE.iter().position(|f| *f == self).unwrap_or(0);
         let n = Self::CYCLE.len();
-        Self::CYCLE[if forward { (i + 1) % n } else { (i + n - 1) % n }]
+        Self::CYCLE[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
     }
 }
 
@@ -145,7 +149,14 @@ pub struct View {
 
 impl Default for View {
     fn default() -> Self {
-        View { filter: Filter::All, label: None, split: None, cell: None, search: String::new(), sort: Sort::Name }
+        View {
+            filter: Filter::All,
+            label: None,
+            split: None,
+            cell: None,
+            search: String::new(),
+            sort: Sort::Name,
+        }
     }
 }
 
@@ -164,10 +175,15 @@ fn keep(item: &Item, v: &View, positive: usize, threshold: f64, search: &str) ->
     let cell = cell_of(item, positive, threshold);
     let ok = match v.filter {
         Filter::All => true,
-        Filter::Errors => matches!(cell, Some(CellKind::FalsePositive | CellKind::FalseNegative)),
+        Filter::Errors => matches!(
+            cell,
+            Some(CellKind::FalsePositive | CellKind::FalseNegative)
+        ),
         Filter::FalsePositives => cell == Some(CellKind::FalsePositive),
         Filter::FalseNegatives => cell == Some(CellKind::FalseNegative),
-        Filter::Uncertain => item.score.is_some_and(|p| (p - threshold).abs() < UNCERTAIN_BAND),
+        Filter::Uncertain => item
+            .score
+            .is_some_and(|p| (p - threshold).abs() < UNCERTAIN_BAND),
         Filter::Unreviewed => !item.mark.reviewed,
         Filter::Flagged => item.mark.flagged,
         Filter::Failed => item.error.is_some(),
@@ -182,19 +198,29 @@ fn keep(item: &Item, v: &View, positive: usize, threshold: f64, search: &str) ->
 /// Indices of the items the view shows, in display order.
 pub fn visible(items: &[Item], v: &View, positive: usize, threshold: f64) -> Vec<usize> {
     let search = v.search.to_lowercase();
-    let mut idx: Vec<usize> = (0..items.len()).filter(|&i| keep(&items[i], v, positive, threshold, &search)).collect();
+    let mut idx: Vec<usize> = (0..items.len())
+        .filter(|&i| keep(&items[i], v, positive, threshold, &search))
+        .collect();
     let score = |i: usize| items[i].score;
     match v.sort {
         Sort::Name => {}
-        Sort::ScoreDesc => idx.sort_by(|&a, &b| score(b).unwrap_or(-1.0).total_cmp(&score(a).unwrap_or(-1.0))),
-        Sort::ScoreAsc => idx.sort_by(|&a, &b| score(a).unwrap_or(2.0).total_cmp(&score(b).unwrap_or(2.0))),
+        Sort::ScoreDesc => idx.sort_by(|&a, &b| {
+            score(b)
+                .unwrap_or(-1.0)
+                .total_cmp(&score(a).unwrap_or(-1.0))
+        }),
+        Sort::ScoreAsc => {
+            idx.sort_by(|&a, &b| score(a).unwrap_or(2.0).total_cmp(&score(b).unwrap_or(2.0)))
+        }
         Sort::ErrorMargin => {
             // Key: wrong predictions first by distance from the threshold (largest first), then
             // right ones by distance (smallest first), then unscored.
             let key = |i: usize| -> (u8, f64) {
                 let it = &items[i];
                 match (cell_of(it, positive, threshold), it.score) {
-                    (Some(CellKind::FalsePositive | CellKind::FalseNegative), Some(p)) => (0, -(p - threshold).abs()),
+                    (Some(CellKind::FalsePositive | CellKind::FalseNegative), Some(p)) => {
+                        (0, -(p - threshold).abs())
+                    }
                     (_, Some(p)) => (1, (p - threshold).abs()),
                     _ => (2, 0.0),
                 }
@@ -264,10 +290,17 @@ pub(crate) mod tests {
                 (CellKind::FalsePositive, c.fp),
                 (CellKind::TrueNegative, c.tn),
             ] {
-                let v = View { cell: Some(kind), ..View::default() };
+                let v = View {
+                    cell: Some(kind),
+                    ..View::default()
+                };
                 let shown = visible(&items, &v, 0, t);
                 assert_eq!(shown.len(), n, "{kind:?} at {t}");
-                assert!(shown.iter().all(|&i| cell_of(&items[i], 0, t) == Some(kind)));
+                assert!(
+                    shown
+                        .iter()
+                        .all(|&i| cell_of(&items[i], 0, t) == Some(kind))
+                );
             }
         }
     }
@@ -275,14 +308,82 @@ pub(crate) mod tests {
     #[test]
     fn filters_and_sorts() {
         let items = sample();
-        let names = |v: &View, t: f64| visible(&items, v, 0, t).iter().map(|&i| items[i].name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&View { filter: Filter::Errors, ..View::default() }, 0.5), ["b", "c", "e"]);
-        assert_eq!(names(&View { filter: Filter::Uncertain, ..View::default() }, 0.5), ["e"]);
-        assert_eq!(names(&View { filter: Filter::Unscored, ..View::default() }, 0.5), ["g"]);
-        assert_eq!(names(&View { label: Some(None), ..View::default() }, 0.5), ["f"]);
-        assert_eq!(names(&View { search: "E".into(), ..View::default() }, 0.5), ["e"]);
-        assert_eq!(names(&View { sort: Sort::ScoreDesc, ..View::default() }, 0.5), ["a", "f", "c", "e", "b", "d", "g"]);
+        let names = |v: &View, t: f64| {
+            visible(&items, v, 0, t)
+                .iter()
+                .map(|&i| items[i].name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(
+                &View {
+                    filter: Filter::Errors,
+                    ..View::default()
+                },
+                0.5
+            ),
+            ["b", "c", "e"]
+        );
+        assert_eq!(
+            names(
+                &View {
+                    filter: Filter::Uncertain,
+                    ..View::default()
+                },
+                0.5
+            ),
+            ["e"]
+        );
+        assert_eq!(
+            names(
+                &View {
+                    filter: Filter::Unscored,
+                    ..View::default()
+                },
+                0.5
+            ),
+            ["g"]
+        );
+        assert_eq!(
+            names(
+                &View {
+                    label: Some(None),
+                    ..View::default()
+                },
+                0.5
+            ),
+            ["f"]
+        );
+        assert_eq!(
+            names(
+                &View {
+                    search: "E".into(),
+                    ..View::default()
+                },
+                0.5
+            ),
+            ["e"]
+        );
+        assert_eq!(
+            names(
+                &View {
+                    sort: Sort::ScoreDesc,
+                    ..View::default()
+                },
+                0.5
+            ),
+            ["a", "f", "c", "e", "b", "d", "g"]
+        );
         // Error margin: the mistakes first, most confident first (b: 0.3 off, c: 0.2, e: 0.05).
-        assert_eq!(names(&View { sort: Sort::ErrorMargin, ..View::default() }, 0.5)[..3], ["b", "c", "e"]);
+        assert_eq!(
+            names(
+                &View {
+                    sort: Sort::ErrorMargin,
+                    ..View::default()
+                },
+                0.5
+            )[..3],
+            ["b", "c", "e"]
+        );
     }
 }

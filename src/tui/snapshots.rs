@@ -12,30 +12,76 @@ use ratatui_image::Resize;
 use ratatui_image::picker::Picker;
 
 use super::app::{App, ModelInfo};
-use super::images::{ImgEntry, Images};
+use super::images::{Images, ImgEntry};
 use super::review::Item;
 use super::theme::Theme;
 use super::ui::draw;
 
 fn key(c: KeyCode) -> KeyEvent {
-    KeyEvent { code: c, modifiers: KeyModifiers::NONE, kind: KeyEventKind::Press, state: KeyEventState::NONE }
+    KeyEvent {
+        code: c,
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    }
 }
 
 fn item(name: &str, label: Option<usize>, score: Option<f64>, split: Option<Split>) -> Item {
-    Item { path: PathBuf::from("/data/wrist").join(name), name: name.into(), split, label, score, error: None, mark: Mark::default() }
+    Item {
+        path: PathBuf::from("/data/wrist").join(name),
+        name: name.into(),
+        split,
+        label,
+        score,
+        error: None,
+        mark: Mark::default(),
+    }
 }
 
 fn app() -> App {
-    let mut a = App::new(PathBuf::from("/data/wrist"), ClassSpec::fracture_default(), 0.5);
+    let mut a = App::new(
+        PathBuf::from("/data/wrist"),
+        ClassSpec::fracture_default(),
+        0.5,
+    );
     a.scanning = false;
-    a.model = Some(ModelInfo { name: "efficientnet-lite0-lightgbm".into(), device: "CPU (burn-flex, 2 threads)".into(), threshold: 0.5 });
+    a.model = Some(ModelInfo {
+        name: "efficientnet-lite0-lightgbm".into(),
+        device: "CPU (burn-flex, 2 threads)".into(),
+        threshold: 0.5,
+    });
     a.items = vec![
-        item("test/fracture/f1.jpg", Some(0), Some(0.91), Some(Split::Test)),
-        item("test/fracture/f2.jpg", Some(0), Some(0.32), Some(Split::Test)),
+        item(
+            "test/fracture/f1.jpg",
+            Some(0),
+            Some(0.91),
+            Some(Split::Test),
+        ),
+        item(
+            "test/fracture/f2.jpg",
+            Some(0),
+            Some(0.32),
+            Some(Split::Test),
+        ),
         item("test/fracture/f3.jpg", Some(0), None, Some(Split::Test)),
-        item("test/nofracture/n1.jpg", Some(1), Some(0.12), Some(Split::Test)),
-        item("test/nofracture/n2.jpg", Some(1), Some(0.64), Some(Split::Test)),
-        item("val/nofracture/n3.jpg", Some(1), Some(0.05), Some(Split::Val)),
+        item(
+            "test/nofracture/n1.jpg",
+            Some(1),
+            Some(0.12),
+            Some(Split::Test),
+        ),
+        item(
+            "test/nofracture/n2.jpg",
+            Some(1),
+            Some(0.64),
+            Some(Split::Test),
+        ),
+        item(
+            "val/nofracture/n3.jpg",
+            Some(1),
+            Some(0.05),
+            Some(Split::Val),
+        ),
     ];
     a.items[1].mark.reviewed = true;
     a.items[4].mark.flagged = true;
@@ -70,10 +116,17 @@ fn list_view_at_80x24_with_an_image_ready() {
     // Render once to learn the preview's size, then provide the image and render again.
     let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
     let mut wanted = Vec::new();
-    t.draw(|f| wanted = draw(f, &mut a, &mut images, Theme { color: false })).unwrap();
-    let key = wanted.first().expect("the preview asks for its image").clone();
+    t.draw(|f| wanted = draw(f, &mut a, &mut images, Theme { color: false }))
+        .unwrap();
+    let key = wanted
+        .first()
+        .expect("the preview asks for its image")
+        .clone();
     let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(1, true, 160, 128));
-    let proto = images.picker.new_protocol(img, Size::new(key.cols, key.rows), Resize::Fit(None)).unwrap();
+    let proto = images
+        .picker
+        .new_protocol(img, Size::new(key.cols, key.rows), Resize::Fit(None))
+        .unwrap();
     images.insert(key, ImgEntry::Ready(proto));
     insta::assert_snapshot!(render(&mut a, &mut images, 80, 24));
 }
@@ -93,7 +146,10 @@ fn matrix_cell_selected() {
     a.on_key(key(KeyCode::Char('j')));
     insta::assert_snapshot!(render(&mut a, &mut offline(), 100, 24));
     a.on_key(key(KeyCode::Enter));
-    insta::assert_snapshot!("matrix_cell_filtered", render(&mut a, &mut offline(), 100, 24));
+    insta::assert_snapshot!(
+        "matrix_cell_filtered",
+        render(&mut a, &mut offline(), 100, 24)
+    );
 }
 
 #[test]

@@ -7,11 +7,13 @@ use ratatui::layout::{Alignment, Constraint, Layout as Split, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{
+    Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, Wrap,
+};
 use ratatui_image::Image;
 
 use super::app::{App, Layout, Mode};
-use super::images::{ImgEntry, ImgKey, Images};
+use super::images::{Images, ImgEntry, ImgKey};
 use super::review::{CellKind, Item, cell_of};
 use super::theme::Theme;
 
@@ -21,8 +23,19 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
     app.refresh();
     let area = f.area();
     let mut wanted = Vec::new();
-    let [top, body, status] = Split::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    draw_title(f, app, top, theme, &format!("{:?}", images.picker.protocol_type()).to_lowercase());
+    let [top, body, status] = Split::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_title(
+        f,
+        app,
+        top,
+        theme,
+        &format!("{:?}", images.picker.protocol_type()).to_lowercase(),
+    );
     draw_status(f, app, status, theme);
     if body.height < 3 || body.width < 20 {
         f.render_widget(Paragraph::new("window too small"), body);
@@ -31,8 +44,13 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
     // Narrow or short windows: the list alone (the preview needs room to mean anything).
     let wide = body.width >= 72 && body.height >= 14;
     let (left, right) = if wide {
-        let list_w = if body.width >= 140 { body.width * 45 / 100 } else { body.width * 52 / 100 };
-        let [l, r] = Split::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(body);
+        let list_w = if body.width >= 140 {
+            body.width * 45 / 100
+        } else {
+            body.width * 52 / 100
+        };
+        let [l, r] =
+            Split::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(body);
         (l, Some(r))
     } else {
         (body, None)
@@ -44,14 +62,20 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
     }
     if let Some(r) = right {
         let matrix_h = 10.min(r.height / 2).max(8);
-        let [preview, matrix] = Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
+        let [preview, matrix] =
+            Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
         draw_preview(f, app, images, preview, theme, &mut wanted);
         draw_matrix(f, app, matrix, theme);
     }
     match &app.mode {
         Mode::Help => draw_help(f, area, theme),
         Mode::Search(s) => {
-            let a = Rect { x: body.x, y: body.y + body.height.saturating_sub(1), width: body.width, height: 1 };
+            let a = Rect {
+                x: body.x,
+                y: body.y + body.height.saturating_sub(1),
+                width: body.width,
+                height: 1,
+            };
             f.render_widget(Clear, a);
             f.render_widget(Paragraph::new(format!("/{s}▏")).style(theme.focus()), a);
         }
@@ -65,7 +89,14 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
             );
             let a = centered(area, 64.min(area.width), 9.min(area.height));
             f.render_widget(Clear, a);
-            f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::bordered().title(" relabel ").border_style(theme.warning())), a);
+            f.render_widget(
+                Paragraph::new(text).wrap(Wrap { trim: false }).block(
+                    Block::bordered()
+                        .title(" relabel ")
+                        .border_style(theme.warning()),
+                ),
+                a,
+            );
         }
         _ => {}
     }
@@ -73,12 +104,24 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    Rect { x: area.x + area.width.saturating_sub(w) / 2, y: area.y + area.height.saturating_sub(h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + area.width.saturating_sub(w) / 2,
+        y: area.y + area.height.saturating_sub(h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str) {
-    let mut spans = vec![Span::styled(" osteoai ", theme.title()), Span::raw(app.root.display().to_string())];
-    let scan = if app.scanning { format!("  scanning… {} images", app.items.len()) } else { format!("  {} images · {protocol}", app.items.len()) };
+    let mut spans = vec![
+        Span::styled(" osteoai ", theme.title()),
+        Span::raw(app.root.display().to_string()),
+    ];
+    let scan = if app.scanning {
+        format!("  scanning… {} images", app.items.len())
+    } else {
+        format!("  {} images · {protocol}", app.items.len())
+    };
     spans.push(Span::styled(scan, theme.dim()));
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let room = (area.width as usize).saturating_sub(used + 1);
@@ -95,14 +138,19 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str
 fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
     let model = match (&app.model, &app.model_error) {
         // Narrow windows: the device alone ("CPU", "GPU: <adapter>"), the keys need the room.
-        (Some(m), _) if area.width < 110 => m.device.split(" (").next().unwrap_or(&m.device).to_string(),
+        (Some(m), _) if area.width < 110 => {
+            m.device.split(" (").next().unwrap_or(&m.device).to_string()
+        }
         (Some(m), _) => format!("{} · {}", m.device, m.name),
         (None, Some(e)) => format!("model error: {e}"),
         (None, None) => "loading model…".into(),
     };
     let progress = match &app.job {
         Some(j) => {
-            let rate = app.rate().map(|r| format!(" {r:.1} img/s")).unwrap_or_default();
+            let rate = app
+                .rate()
+                .map(|r| format!(" {r:.1} img/s"))
+                .unwrap_or_default();
             format!(" │ {}/{}{rate}", j.done, j.total)
         }
         None => match app.last_run {
@@ -111,7 +159,10 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
             None => String::new(),
         },
     };
-    let msg = app.status.clone().unwrap_or_else(|| app.key_hints().to_string());
+    let msg = app
+        .status
+        .clone()
+        .unwrap_or_else(|| app.key_hints().to_string());
     let line = Line::from(vec![
         Span::styled(format!(" {model}"), theme.dim()),
         Span::styled(progress, theme.focus()),
@@ -146,7 +197,10 @@ fn list_title(app: &App) -> String {
         parts.push(format!("label {}", app.class_name(l)));
     }
     if let Some(s) = app.view.split {
-        parts.push(format!("split {}", s.map(|s| s.to_string()).unwrap_or_else(|| "none".into())));
+        parts.push(format!(
+            "split {}",
+            s.map(|s| s.to_string()).unwrap_or_else(|| "none".into())
+        ));
     }
     if !app.view.search.is_empty() {
         parts.push(format!("/{}", app.view.search));
@@ -171,7 +225,11 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
     let height = inner.height.saturating_sub(1) as usize;
     app.page = height.max(1);
     if app.items.is_empty() {
-        let msg = if app.scanning { "scanning…" } else { "no images found here (jpg, png, bmp, tif, webp)" };
+        let msg = if app.scanning {
+            "scanning…"
+        } else {
+            "no images found here (jpg, png, bmp, tif, webp)"
+        };
         f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
         return;
     }
@@ -182,7 +240,11 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
         .map(|(k, &i)| {
             let it = &app.items[i];
             let v = verdict(app, it);
-            let v_style = if v == "✗" { theme.bad() } else { theme.good() };
+            let v_style = if v == "✗" {
+                theme.bad()
+            } else {
+                theme.good()
+            };
             let mark = match (it.mark.reviewed, it.mark.flagged) {
                 (_, true) => "⚑",
                 (true, false) => "●",
@@ -191,7 +253,11 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
             let (score, pred) = match (it.score, &it.error) {
                 (Some(p), _) => {
                     let pos = p >= app.threshold;
-                    let pred = if pos { short(&app.classes.names[app.positive]) } else { short(app.class_name(other(app))) };
+                    let pred = if pos {
+                        short(&app.classes.names[app.positive])
+                    } else {
+                        short(app.class_name(other(app)))
+                    };
                     (format!("{p:.3}"), pred)
                 }
                 (None, Some(_)) => ("error".into(), String::new()),
@@ -208,14 +274,27 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
                 Cell::from(mark),
                 Cell::from(score).style(score_style),
                 Cell::from(pred),
-                Cell::from(it.label.map(|l| short(&app.classes.names[l])).unwrap_or_else(|| "-".into())),
-                Cell::from(it.split.map(|s| s.to_string()).unwrap_or_else(|| "-".into())),
+                Cell::from(
+                    it.label
+                        .map(|l| short(&app.classes.names[l]))
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                Cell::from(
+                    it.split
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 Cell::from(file_name(&it.name)),
             ]);
-            if first + k == app.selected { row.style(theme.selected()) } else { row }
+            if first + k == app.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
         })
         .collect();
-    let header = Row::new(["", "", "score", "pred", "label", "split", "name"]).style(theme.dim().add_modifier(Modifier::UNDERLINED));
+    let header = Row::new(["", "", "score", "pred", "label", "split", "name"])
+        .style(theme.dim().add_modifier(Modifier::UNDERLINED));
     let widths = [
         Constraint::Length(1),
         Constraint::Length(1),
@@ -225,7 +304,10 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
         Constraint::Length(5),
         Constraint::Min(8),
     ];
-    f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
 }
 
 /// The last component of a relative path (split and label have their own columns).
@@ -237,7 +319,14 @@ fn other(app: &App) -> Option<usize> {
     (0..app.classes.names.len()).find(|&c| c != app.positive)
 }
 
-fn draw_grid(f: &mut Frame, app: &mut App, images: &mut Images, area: Rect, theme: Theme, wanted: &mut Vec<ImgKey>) {
+fn draw_grid(
+    f: &mut Frame,
+    app: &mut App,
+    images: &mut Images,
+    area: Rect,
+    theme: Theme,
+    wanted: &mut Vec<ImgKey>,
+) {
     let block = Block::bordered().title(list_title(app));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -251,18 +340,42 @@ fn draw_grid(f: &mut Frame, app: &mut App, images: &mut Images, area: Rect, them
     for r in 0..rows {
         for c in 0..cols {
             let pos = (first_row + r) * cols + c;
-            let Some(&i) = app.visible.get(pos) else { continue };
-            let cell = Rect { x: inner.x + c as u16 * cw, y: inner.y + r as u16 * ch, width: cw.min(inner.width), height: ch.min(inner.height) };
+            let Some(&i) = app.visible.get(pos) else {
+                continue;
+            };
+            let cell = Rect {
+                x: inner.x + c as u16 * cw,
+                y: inner.y + r as u16 * ch,
+                width: cw.min(inner.width),
+                height: ch.min(inner.height),
+            };
             let it = &app.items[i];
-            let style = if pos == app.selected { theme.selected() } else { Style::new() };
-            let b = Block::new().borders(Borders::ALL).border_style(if pos == app.selected { theme.focus() } else { theme.dim() });
+            let style = if pos == app.selected {
+                theme.selected()
+            } else {
+                Style::new()
+            };
+            let b = Block::new()
+                .borders(Borders::ALL)
+                .border_style(if pos == app.selected {
+                    theme.focus()
+                } else {
+                    theme.dim()
+                });
             let img_area = b.inner(cell);
             f.render_widget(b, cell);
-            let [pic, caption] = Split::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(img_area);
-            let key = ImgKey { path: it.path.clone(), cols: pic.width, rows: pic.height };
+            let [pic, caption] =
+                Split::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(img_area);
+            let key = ImgKey {
+                path: it.path.clone(),
+                cols: pic.width,
+                rows: pic.height,
+            };
             match images.get(&key) {
                 Some(ImgEntry::Ready(p)) => f.render_widget(Image::new(p), pic),
-                Some(ImgEntry::Failed(_)) => f.render_widget(Paragraph::new("unreadable").style(theme.bad()), pic),
+                Some(ImgEntry::Failed(_)) => {
+                    f.render_widget(Paragraph::new("unreadable").style(theme.bad()), pic)
+                }
                 None => {
                     f.render_widget(Paragraph::new("…").style(theme.dim()), pic);
                     wanted.push(key);
@@ -270,12 +383,22 @@ fn draw_grid(f: &mut Frame, app: &mut App, images: &mut Images, area: Rect, them
             }
             let score = it.score.map(|p| format!("{p:.2} ")).unwrap_or_default();
             let v = verdict(app, it);
-            f.render_widget(Paragraph::new(format!("{v}{score}{}", file_name(&it.name))).style(style), caption);
+            f.render_widget(
+                Paragraph::new(format!("{v}{score}{}", file_name(&it.name))).style(style),
+                caption,
+            );
         }
     }
 }
 
-fn draw_preview(f: &mut Frame, app: &App, images: &mut Images, area: Rect, theme: Theme, wanted: &mut Vec<ImgKey>) {
+fn draw_preview(
+    f: &mut Frame,
+    app: &App,
+    images: &mut Images,
+    area: Rect,
+    theme: Theme,
+    wanted: &mut Vec<ImgKey>,
+) {
     let Some(it) = app.selected_item() else {
         f.render_widget(Block::bordered().title(" preview "), area);
         return;
@@ -285,17 +408,29 @@ fn draw_preview(f: &mut Frame, app: &App, images: &mut Images, area: Rect, theme
     f.render_widget(block, area);
     let [pic, info] = Split::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
     if let Some(e) = &it.error {
-        f.render_widget(Paragraph::new(format!("cannot read this file:\n{e}")).style(theme.bad()).wrap(Wrap { trim: true }), pic);
+        f.render_widget(
+            Paragraph::new(format!("cannot read this file:\n{e}"))
+                .style(theme.bad())
+                .wrap(Wrap { trim: true }),
+            pic,
+        );
     } else {
-        let key = ImgKey { path: it.path.clone(), cols: pic.width, rows: pic.height };
+        let key = ImgKey {
+            path: it.path.clone(),
+            cols: pic.width,
+            rows: pic.height,
+        };
         match images.get(&key) {
             Some(ImgEntry::Ready(p)) => {
                 f.render_widget(Image::new(p), pic);
                 images.last_preview = Some(key.clone());
             }
-            Some(ImgEntry::Failed(e)) => {
-                f.render_widget(Paragraph::new(format!("cannot show this image:\n{e}")).style(theme.bad()).wrap(Wrap { trim: true }), pic)
-            }
+            Some(ImgEntry::Failed(e)) => f.render_widget(
+                Paragraph::new(format!("cannot show this image:\n{e}"))
+                    .style(theme.bad())
+                    .wrap(Wrap { trim: true }),
+                pic,
+            ),
             None => {
                 // Keep the previous image until this one is ready.
                 match images.last_preview.as_ref().and_then(|k| images.get(k)) {
@@ -312,22 +447,64 @@ fn draw_preview(f: &mut Frame, app: &App, images: &mut Images, area: Rect, theme
         Some(p) => {
             let width = info.width.saturating_sub(24).max(10) as usize;
             let filled = ((p * width as f64).round() as usize).min(width);
-            let tpos = ((app.threshold * width as f64).round() as usize).min(width.saturating_sub(1));
-            let bar: String = (0..width).map(|k| if k == tpos { '┃' } else if k < filled { '█' } else { '░' }).collect();
-            let decision = if p >= app.threshold { pos_name.clone() } else { app.class_name(other(app)).to_string() };
-            lines.push(Line::from(vec![Span::raw(format!("P({pos_name}) {p:.3} ")), Span::styled(bar, if p >= app.threshold { theme.positive() } else { theme.negative() })]));
-            lines.push(Line::from(format!("threshold {:.3} → {decision}", app.threshold)));
+            let tpos =
+                ((app.threshold * width as f64).round() as usize).min(width.saturating_sub(1));
+            let bar: String = (0..width)
+                .map(|k| {
+                    if k == tpos {
+                        '┃'
+                    } else if k < filled {
+                        '█'
+                    } else {
+                        '░'
+                    }
+                })
+                .collect();
+            let decision = if p >= app.threshold {
+                pos_name.clone()
+            } else {
+                app.class_name(other(app)).to_string()
+            };
+            lines.push(Line::from(vec![
+                Span::raw(format!("P({pos_name}) {p:.3} ")),
+                Span::styled(
+                    bar,
+                    if p >= app.threshold {
+                        theme.positive()
+                    } else {
+                        theme.negative()
+                    },
+                ),
+            ]));
+            lines.push(Line::from(format!(
+                "threshold {:.3} → {decision}",
+                app.threshold
+            )));
         }
-        None if it.error.is_some() => lines.push(Line::styled("not scored: unreadable file", theme.bad())),
-        None => lines.push(Line::styled("not scored yet (c: classify this, a: all)", theme.dim())),
+        None if it.error.is_some() => {
+            lines.push(Line::styled("not scored: unreadable file", theme.bad()))
+        }
+        None => lines.push(Line::styled(
+            "not scored yet (c: classify this, a: all)",
+            theme.dim(),
+        )),
     }
     let truth = match (it.label, cell_of(it, app.positive, app.threshold)) {
-        (Some(l), Some(CellKind::TruePositive | CellKind::TrueNegative)) => Span::styled(format!("label {} ✓ agrees", app.classes.names[l]), theme.good()),
-        (Some(l), Some(_)) => Span::styled(format!("label {} ✗ disagrees", app.classes.names[l]), theme.bad()),
+        (Some(l), Some(CellKind::TruePositive | CellKind::TrueNegative)) => Span::styled(
+            format!("label {} ✓ agrees", app.classes.names[l]),
+            theme.good(),
+        ),
+        (Some(l), Some(_)) => Span::styled(
+            format!("label {} ✗ disagrees", app.classes.names[l]),
+            theme.bad(),
+        ),
         (Some(l), None) => Span::raw(format!("label {}", app.classes.names[l])),
         (None, _) => Span::styled("no label (folder names no class)", theme.dim()),
     };
-    let split = it.split.map(|s| format!(" · split {s}")).unwrap_or_default();
+    let split = it
+        .split
+        .map(|s| format!(" · split {s}"))
+        .unwrap_or_default();
     let marks = match (it.mark.reviewed, it.mark.flagged) {
         (true, true) => " · reviewed · flagged",
         (true, false) => " · reviewed",
@@ -357,7 +534,10 @@ fn draw_matrix(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
         return;
     }
     let Some(m) = &app.metrics else {
-        f.render_widget(Paragraph::new("no scores yet — press a to classify the folder").style(theme.dim()), inner);
+        f.render_widget(
+            Paragraph::new("no scores yet — press a to classify the folder").style(theme.dim()),
+            inner,
+        );
         return;
     };
     let c = app.confusion;
@@ -369,15 +549,40 @@ fn draw_matrix(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
     };
     let cell = |kind: CellKind, n: usize| {
         let good = matches!(kind, CellKind::TruePositive | CellKind::TrueNegative);
-        let style = if sel == Some(kind) { theme.selected() } else if good { theme.good() } else { theme.bad() };
+        let style = if sel == Some(kind) {
+            theme.selected()
+        } else if good {
+            theme.good()
+        } else {
+            theme.bad()
+        };
         Span::styled(format!("{n:>7}"), style)
     };
     let lines = vec![
         Line::from(format!("{:<13}{:>8}{:>8}", "actual\\pred", pos, neg)),
-        Line::from(vec![Span::raw(format!("{pos:<13} ")), cell(CellKind::TruePositive, c.tp), Span::raw(" "), cell(CellKind::FalseNegative, c.fn_)]),
-        Line::from(vec![Span::raw(format!("{neg:<13} ")), cell(CellKind::FalsePositive, c.fp), Span::raw(" "), cell(CellKind::TrueNegative, c.tn)]),
-        Line::from(format!("n {}  acc {}  AUC {}", m.n, opt(m.accuracy), opt(m.roc_auc))),
-        Line::from(format!("sens {}  spec {}", opt(m.sensitivity), opt(m.specificity))),
+        Line::from(vec![
+            Span::raw(format!("{pos:<13} ")),
+            cell(CellKind::TruePositive, c.tp),
+            Span::raw(" "),
+            cell(CellKind::FalseNegative, c.fn_),
+        ]),
+        Line::from(vec![
+            Span::raw(format!("{neg:<13} ")),
+            cell(CellKind::FalsePositive, c.fp),
+            Span::raw(" "),
+            cell(CellKind::TrueNegative, c.tn),
+        ]),
+        Line::from(format!(
+            "n {}  acc {}  AUC {}",
+            m.n,
+            opt(m.accuracy),
+            opt(m.roc_auc)
+        )),
+        Line::from(format!(
+            "sens {}  spec {}",
+            opt(m.sensitivity),
+            opt(m.specificity)
+        )),
         Line::from(format!("PPV {}  NPV {}", opt(m.precision), opt(m.npv))),
     ];
     f.render_widget(Paragraph::new(lines), inner);
@@ -392,24 +597,61 @@ fn draw_roc(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
             s.push(p);
         }
     }
-    let title = format!(" ROC curve · AUC {} · ● operating point @ {:.3} ", opt(app.metrics.as_ref().and_then(|m| m.roc_auc)), app.threshold);
+    let title = format!(
+        " ROC curve · AUC {} · ● operating point @ {:.3} ",
+        opt(app.metrics.as_ref().and_then(|m| m.roc_auc)),
+        app.threshold
+    );
     if y.is_empty() {
-        f.render_widget(Paragraph::new("no labelled, scored images yet").block(Block::bordered().title(title)), area);
+        f.render_widget(
+            Paragraph::new("no labelled, scored images yet").block(Block::bordered().title(title)),
+            area,
+        );
         return;
     }
-    let curve: Vec<(f64, f64)> = osteoai::metrics::roc_curve(&y, &s).into_iter().map(|(x, y, _)| (x, y)).collect();
+    let curve: Vec<(f64, f64)> = osteoai::metrics::roc_curve(&y, &s)
+        .into_iter()
+        .map(|(x, y, _)| (x, y))
+        .collect();
     let c = app.confusion;
-    let op = [(c.fp as f64 / (c.fp + c.tn).max(1) as f64, c.tp as f64 / (c.tp + c.fn_).max(1) as f64)];
+    let op = [(
+        c.fp as f64 / (c.fp + c.tn).max(1) as f64,
+        c.tp as f64 / (c.tp + c.fn_).max(1) as f64,
+    )];
     let diag = [(0.0, 0.0), (1.0, 1.0)];
     let data = vec![
-        Dataset::default().marker(symbols::Marker::Dot).graph_type(GraphType::Line).style(theme.dim()).data(&diag),
-        Dataset::default().name("ROC").marker(symbols::Marker::Braille).graph_type(GraphType::Line).style(theme.title()).data(&curve),
-        Dataset::default().name("threshold").marker(symbols::Marker::Block).graph_type(GraphType::Scatter).style(theme.warning()).data(&op),
+        Dataset::default()
+            .marker(symbols::Marker::Dot)
+            .graph_type(GraphType::Line)
+            .style(theme.dim())
+            .data(&diag),
+        Dataset::default()
+            .name("ROC")
+            .marker(symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.title())
+            .data(&curve),
+        Dataset::default()
+            .name("threshold")
+            .marker(symbols::Marker::Block)
+            .graph_type(GraphType::Scatter)
+            .style(theme.warning())
+            .data(&op),
     ];
     let chart = Chart::new(data)
         .block(Block::bordered().title(title))
-        .x_axis(Axis::default().title("1 - specificity").bounds([0.0, 1.0]).labels(["0", "0.5", "1"]))
-        .y_axis(Axis::default().title("sensitivity").bounds([0.0, 1.0]).labels(["0", "0.5", "1"]));
+        .x_axis(
+            Axis::default()
+                .title("1 - specificity")
+                .bounds([0.0, 1.0])
+                .labels(["0", "0.5", "1"]),
+        )
+        .y_axis(
+            Axis::default()
+                .title("sensitivity")
+                .bounds([0.0, 1.0])
+                .labels(["0", "0.5", "1"]),
+        );
     f.render_widget(chart, area);
 }
 
@@ -440,9 +682,20 @@ pub const HELP: &[(&str, &str)] = &[
 fn draw_help(f: &mut Frame, area: Rect, theme: Theme) {
     let h = (HELP.len() as u16 + 4).min(area.height);
     let a = centered(area, 66.min(area.width), h);
-    let mut lines: Vec<Line> = HELP.iter().map(|(k, d)| Line::from(vec![Span::styled(format!("{k:>17}  "), theme.focus()), Span::raw(*d)])).collect();
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>17}  "), theme.focus()),
+                Span::raw(*d),
+            ])
+        })
+        .collect();
     lines.push(Line::from(""));
     lines.push(Line::styled(NOT_CLINICAL, theme.warning()).alignment(Alignment::Center));
     f.render_widget(Clear, a);
-    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys ")), a);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys ")),
+        a,
+    );
 }

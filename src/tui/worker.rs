@@ -16,7 +16,11 @@ use super::app::{Effect, ModelInfo};
 use super::event::Event;
 
 pub enum Order {
-    Classify { run: u64, items: Vec<(usize, PathBuf)>, replace: bool },
+    Classify {
+        run: u64,
+        items: Vec<(usize, PathBuf)>,
+        replace: bool,
+    },
     /// Look up cached scores only (no model run).
     Lookup(Vec<(usize, PathBuf)>),
     Cancel,
@@ -34,17 +38,27 @@ impl Worker {
         let (tx, rx) = std::sync::mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let c = cancel.clone();
-        let _ = std::thread::Builder::new().name("classifier".into()).spawn(move || serve(model_dir, device, rx, events, c));
+        let _ = std::thread::Builder::new()
+            .name("classifier".into())
+            .spawn(move || serve(model_dir, device, rx, events, c));
         Worker { tx, cancel }
     }
 
     pub fn apply(&self, effect: &Effect) {
         match effect {
-            Effect::Classify { run, items, replace } => {
+            Effect::Classify {
+                run,
+                items,
+                replace,
+            } => {
                 if *replace {
                     self.cancel.store(true, Ordering::SeqCst);
                 }
-                let _ = self.tx.send(Order::Classify { run: *run, items: items.clone(), replace: *replace });
+                let _ = self.tx.send(Order::Classify {
+                    run: *run,
+                    items: items.clone(),
+                    replace: *replace,
+                });
             }
             Effect::Cancel => {
                 self.cancel.store(true, Ordering::SeqCst);
@@ -59,11 +73,21 @@ impl Worker {
     }
 }
 
-fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: Sender<Event>, cancel: Arc<AtomicBool>) {
+fn serve(
+    model_dir: PathBuf,
+    choice: DeviceChoice,
+    rx: Receiver<Order>,
+    events: Sender<Event>,
+    cancel: Arc<AtomicBool>,
+) {
     let loaded = osteoai::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
     let engine = match loaded {
         Ok(e) => {
-            let info = ModelInfo { name: e.bundle.name().to_string(), device: e.backbone.device.description.clone(), threshold: e.manifest().threshold };
+            let info = ModelInfo {
+                name: e.bundle.name().to_string(),
+                device: e.backbone.device.description.clone(),
+                threshold: e.manifest().threshold,
+            };
             let _ = events.send(Event::EngineReady(Ok(info)));
             e
         }
@@ -73,7 +97,13 @@ fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: 
             for order in rx {
                 if let Order::Classify { run, items, .. } = order {
                     for (index, path) in items {
-                        let _ = events.send(Event::Score { run, index, path, result: Err("no model loaded".into()), computed: false });
+                        let _ = events.send(Event::Score {
+                            run,
+                            index,
+                            path,
+                            result: Err("no model loaded".into()),
+                            computed: false,
+                        });
                     }
                     let _ = events.send(Event::JobDone { run });
                 }
@@ -103,7 +133,11 @@ fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: 
         }
         for o in orders {
             match o {
-                Order::Classify { run: g, items, replace } => {
+                Order::Classify {
+                    run: g,
+                    items,
+                    replace,
+                } => {
                     if replace {
                         queue = items.into();
                         run = g;
@@ -120,8 +154,15 @@ fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: 
                 }
                 Order::Lookup(items) => {
                     for (index, path) in items {
-                        if let Some(p) = file_key(&path, salt).and_then(|k| scores.get_f32(k)).and_then(|v| v.first().copied()) {
-                            let _ = events.send(Event::Cached { index, path, p: p as f64 });
+                        if let Some(p) = file_key(&path, salt)
+                            .and_then(|k| scores.get_f32(k))
+                            .and_then(|v| v.first().copied())
+                        {
+                            let _ = events.send(Event::Cached {
+                                index,
+                                path,
+                                p: p as f64,
+                            });
                         }
                     }
                 }
@@ -136,9 +177,18 @@ fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: 
             && let Some((index, path)) = queue.pop_front()
         {
             let key = file_key(&path, salt);
-            match key.and_then(|k| scores.get_f32(k)).and_then(|v| v.first().copied()) {
+            match key
+                .and_then(|k| scores.get_f32(k))
+                .and_then(|v| v.first().copied())
+            {
                 Some(p) => {
-                    let _ = events.send(Event::Score { run, index, path, result: Ok(p as f64), computed: false });
+                    let _ = events.send(Event::Score {
+                        run,
+                        index,
+                        path,
+                        result: Ok(p as f64),
+                        computed: false,
+                    });
                 }
                 None => batch.push((index, path)),
             }
@@ -149,7 +199,13 @@ fn serve(model_dir: PathBuf, choice: DeviceChoice, rx: Receiver<Order>, events: 
             if let (Ok(p), Some(key)) = (&result, file_key(&path, salt)) {
                 scores.put_f32(key, &[*p as f32]);
             }
-            let _ = events.send(Event::Score { run, index, path, result, computed: true });
+            let _ = events.send(Event::Score {
+                run,
+                index,
+                path,
+                result,
+                computed: true,
+            });
         });
         if queue.is_empty() && !cancel.load(Ordering::SeqCst) {
             let _ = events.send(Event::JobDone { run });

@@ -12,22 +12,41 @@ pub fn root() -> PathBuf {
 /// The `osteoai` binary, run from the repository root with its own cache folder.
 pub fn osteoai(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_osteoai"));
-    c.current_dir(root()).env("XDG_CACHE_HOME", cache).env_remove("OSTEOAI_MODEL").env("NO_COLOR", "1");
+    c.current_dir(root())
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("OSTEOAI_MODEL")
+        .env("NO_COLOR", "1");
     c
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("osteoai runs");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("osteoai runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// The reference data set, or `None` with a clear message. Under CI it must be there.
 pub fn data() -> Option<PathBuf> {
-    match std::env::var_os("OSTEOAI_DATA").map(PathBuf::from).filter(|p| p.join("test").is_dir()) {
+    match std::env::var_os("OSTEOAI_DATA")
+        .map(PathBuf::from)
+        .filter(|p| p.join("test").is_dir())
+    {
         Some(p) => Some(p),
         None => {
-            assert!(std::env::var_os("CI").is_none(), "OSTEOAI_DATA is not set (or has no test/): CI must provide the reference data");
-            eprintln!("SKIPPED: OSTEOAI_DATA is not set (or has no test/ folder); this test needs the reference data set");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "OSTEOAI_DATA is not set (or has no test/): CI must provide the reference data"
+            );
+            eprintln!(
+                "SKIPPED: OSTEOAI_DATA is not set (or has no test/ folder); this test needs the reference data set"
+            );
             None
         }
     }
