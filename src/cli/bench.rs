@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 use osteoai::engine::Engine;
+use osteoai::model::effnet::FeatureSpec;
 use osteoai::scan::scan;
 use rayon::prelude::*;
 
@@ -101,25 +102,50 @@ pub fn run(a: BenchArgs) -> Result<i32, String> {
     if ok == 0 {
         return Err("no image decoded".into());
     }
-    for &bs in &a.batch_sizes {
-        let bs = bs.max(1);
-        // Fresh input tensors each time (some devices cache repeated identical work).
-        let mut k = 0usize;
-        let batches = ok.div_ceil(bs);
-        let t = timed(a.repeat, || {
-            for b in 0..batches {
-                let take: Vec<f32> = (0..bs)
-                    .flat_map(|j| inputs[(b * bs + j + k) % ok].iter().copied())
-                    .collect();
-                engine
-                    .backbone
-                    .features_of_inputs(take, bs)
-                    .expect("backbone runs");
-            }
-            k += 1;
-        });
-        add(&format!("backbone batch {bs}"), batches * bs, t, &mut json);
+    // The backbone alone with the classic recipe (one forward, global average pool of the head):
+    // the same work as the PyTorch peer (`../shared/bench/peer_effnet.py`).
+    let recipe = engine.backbone.features.clone();
+    let mut specs: Vec<(String, FeatureSpec, Vec<usize>)> = vec![(
+        "backbone classic".into(),
+        FeatureSpec::classic(),
+        a.batch_sizes.clone(),
+    )];
+    if recipe != FeatureSpec::classic() {
+        let flip = if recipe.flip_average {
+            ", flip-averaged"
+        } else {
+            ""
+        };
+        let largest = a.batch_sizes.iter().copied().max().unwrap_or(16);
+        specs.push((
+            format!("backbone model recipe ({} taps{flip})", recipe.taps.len()),
+            recipe.clone(),
+            vec![largest],
+        ));
     }
+    for (label, spec, sizes) in specs {
+        engine.backbone.features = spec;
+        for bs in sizes {
+            let bs = bs.max(1);
+            // Fresh input tensors each time (some devices cache repeated identical work).
+            let mut k = 0usize;
+            let batches = ok.div_ceil(bs);
+            let t = timed(a.repeat, || {
+                for b in 0..batches {
+                    let take: Vec<f32> = (0..bs)
+                        .flat_map(|j| inputs[(b * bs + j + k) % ok].iter().copied())
+                        .collect();
+                    engine
+                        .backbone
+                        .features_of_inputs(take, bs)
+                        .expect("backbone runs");
+                }
+                k += 1;
+            });
+            add(&format!("{label} batch {bs}"), batches * bs, t, &mut json);
+        }
+    }
+    engine.backbone.features = recipe;
     let feats = engine.backbone.features_of_inputs(
         inputs.iter().take(16).flatten().copied().collect(),
         ok.min(16),
