@@ -284,3 +284,30 @@ mod tests {
         assert!(e.0.contains("refused") || e.0.contains("limit"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod cmyk_tests {
+    use super::*;
+
+    /// The CMYK JPEG holds the same drawing as `gray16.png` (inverted gray in K): decoded to RGB
+    /// it must look like the original, as PIL sees it.
+    #[test]
+    fn cmyk_jpeg_decodes_to_its_gray_original() {
+        let files = all();
+        let get = |n: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p.ends_with(n))
+                .map(|(_, b)| crate::imaging::decode_bytes(b).unwrap())
+                .unwrap()
+        };
+        let (cmyk, gray) = (get("cmyk.jpg").to_luma8(), get("gray16.png").to_luma8());
+        let mean_abs: f64 = cmyk
+            .pixels()
+            .zip(gray.pixels())
+            .map(|(a, b)| (a.0[0] as f64 - b.0[0] as f64).abs())
+            .sum::<f64>()
+            / (cmyk.len() as f64);
+        assert!(mean_abs < 4.0, "mean |cmyk - gray| = {mean_abs}");
+    }
+}

@@ -5,6 +5,25 @@ mod cli;
 mod tui;
 
 fn main() {
+    // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset (common over SSH and
+    // in containers) while osteoai probes for a GPU; give it a private folder.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+        let dir = std::env::temp_dir().join(format!("osteoai-runtime-{user}"));
+        #[cfg(unix)]
+        let private = {
+            use std::os::unix::fs::PermissionsExt;
+            // Only a folder of our own (setting its mode fails on someone else's).
+            std::fs::create_dir_all(&dir).is_ok()
+                && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok()
+        };
+        #[cfg(not(unix))]
+        let private = false;
+        if private {
+            // SAFETY: first thing in main, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
     let code = cli::main();
     std::process::exit(code);
 }
