@@ -119,15 +119,12 @@ pub fn roc_auc(positives: &[bool], scores: &[f64]) -> Option<f64> {
     Some(u / (n_pos as f64 * n_neg as f64))
 }
 
-/// Average precision: sum over thresholds of (recall step) x precision, as scikit-learn.
-pub fn average_precision(positives: &[bool], scores: &[f64]) -> Option<f64> {
-    let n_pos = positives.iter().filter(|p| **p).count();
-    if n_pos == 0 {
-        return None;
-    }
+/// Cumulative (true positives, false positives) when the threshold falls to each distinct
+/// score, from the highest score to the lowest (tied scores enter together).
+fn cumulative_counts(positives: &[bool], scores: &[f64]) -> Vec<(usize, usize, f64)> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
     idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp, mut ap, mut prev_recall) = (0usize, 0usize, 0.0, 0.0);
+    let (mut tp, mut fp, mut out) = (0usize, 0usize, Vec::new());
     let mut i = 0;
     while i < idx.len() {
         let s = scores[idx[i]];
@@ -139,6 +136,19 @@ pub fn average_precision(positives: &[bool], scores: &[f64]) -> Option<f64> {
             }
             i += 1;
         }
+        out.push((tp, fp, s));
+    }
+    out
+}
+
+/// Average precision: sum over thresholds of (recall step) x precision, as scikit-learn.
+pub fn average_precision(positives: &[bool], scores: &[f64]) -> Option<f64> {
+    let n_pos = positives.iter().filter(|p| **p).count();
+    if n_pos == 0 {
+        return None;
+    }
+    let (mut ap, mut prev_recall) = (0.0, 0.0);
+    for (tp, fp, _) in cumulative_counts(positives, scores) {
         let recall = tp as f64 / n_pos as f64;
         ap += (recall - prev_recall) * tp as f64 / (tp + fp) as f64;
         prev_recall = recall;
@@ -149,25 +159,14 @@ pub fn average_precision(positives: &[bool], scores: &[f64]) -> Option<f64> {
 /// ROC curve points (false positive rate, true positive rate, threshold), from the strictest
 /// threshold to the loosest, starting at (0, 0).
 pub fn roc_curve(positives: &[bool], scores: &[f64]) -> Vec<(f64, f64, f64)> {
-    let n_pos = positives.iter().filter(|p| **p).count().max(1) as f64;
-    let n_neg = (positives.len() - positives.iter().filter(|p| **p).count()).max(1) as f64;
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let n_pos = positives.iter().filter(|p| **p).count();
+    let (n_pos, n_neg) = (n_pos.max(1) as f64, (positives.len() - n_pos).max(1) as f64);
     let mut pts = vec![(0.0, 0.0, f64::INFINITY)];
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut i = 0;
-    while i < idx.len() {
-        let s = scores[idx[i]];
-        while i < idx.len() && scores[idx[i]] == s {
-            if positives[idx[i]] {
-                tp += 1
-            } else {
-                fp += 1
-            }
-            i += 1;
-        }
-        pts.push((fp as f64 / n_neg, tp as f64 / n_pos, s));
-    }
+    pts.extend(
+        cumulative_counts(positives, scores)
+            .into_iter()
+            .map(|(tp, fp, s)| (fp as f64 / n_neg, tp as f64 / n_pos, s)),
+    );
     pts
 }
 
