@@ -234,7 +234,8 @@ pub fn train(
         let m = Metrics::compute(&s.y, &scores, threshold);
         counts.insert(split.to_string(), s.y.len());
         metrics.insert(split.to_string(), serde_json::to_value(&m).unwrap());
-        if *split == Split::Test {
+        // Only for Roboflow-style names (`<source>.rf.<hash>.jpg`), where a source is known.
+        if *split == Split::Test && s.paths.iter().any(|p| p.to_string_lossy().contains(".rf.")) {
             let keep: Vec<usize> = (0..s.paths.len())
                 .filter(|&i| !train_sources.contains(&source_of(&s.paths[i])))
                 .collect();
