@@ -219,20 +219,20 @@ impl Engine {
         self.classify_stream(paths, &never, |i, r| out[i] = r);
         out
     }
-
-    /// The class predicted for a score.
-    pub fn predicted_class(&self, p: f64) -> &str {
-        predicted_class(&self.bundle.manifest, p)
-    }
 }
 
-/// The positive class at or above the threshold, else the first other class.
+/// The class a manifest's threshold predicts for a score.
 pub fn predicted_class(m: &crate::model::Manifest, p: f64) -> &str {
-    let pos = m.classes.positive_index().unwrap_or(0);
-    if p >= m.threshold {
-        &m.classes.names[pos]
+    predicted_class_at(&m.classes, m.threshold, p)
+}
+
+/// The positive class at or above `threshold`, else the first other class.
+pub fn predicted_class_at(classes: &crate::labels::ClassSpec, threshold: f64, p: f64) -> &str {
+    let pos = classes.positive_index().unwrap_or(0);
+    if p >= threshold {
+        &classes.names[pos]
     } else {
-        m.classes
+        classes
             .names
             .iter()
             .enumerate()

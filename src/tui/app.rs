@@ -609,20 +609,7 @@ impl App {
             let it = &self.items[i];
             let cell = cell_of(it, self.positive, self.threshold);
             let predicted = it.score.map(|p| {
-                let pos = p >= self.threshold;
-                let other = self
-                    .classes
-                    .names
-                    .iter()
-                    .enumerate()
-                    .find(|(k, _)| *k != self.positive)
-                    .map(|(_, n)| n.clone())
-                    .unwrap_or_default();
-                if pos {
-                    self.classes.names[self.positive].clone()
-                } else {
-                    other
-                }
+                osteoai::engine::predicted_class_at(&self.classes, self.threshold, p).to_string()
             });
             let q = |s: &str| {
                 if s.contains([',', '"', '\n']) {

@@ -2,6 +2,7 @@
 //! preview and confusion matrix on the right, a status bar, and overlays (help, search,
 //! relabel confirmation). Returns the images it wants prepared, most important first.
 
+use osteoai::engine::predicted_class_at;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout as Split, Rect};
 use ratatui::style::{Modifier, Style};
@@ -251,15 +252,10 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
                 _ => " ",
             };
             let (score, pred) = match (it.score, &it.error) {
-                (Some(p), _) => {
-                    let pos = p >= app.threshold;
-                    let pred = if pos {
-                        short(&app.classes.names[app.positive])
-                    } else {
-                        short(app.class_name(other(app)))
-                    };
-                    (format!("{p:.3}"), pred)
-                }
+                (Some(p), _) => (
+                    format!("{p:.3}"),
+                    short(predicted_class_at(&app.classes, app.threshold, p)),
+                ),
                 (None, Some(_)) => ("error".into(), String::new()),
                 (None, None) => ("·".into(), String::new()),
             };
@@ -460,11 +456,7 @@ fn draw_preview(
                     }
                 })
                 .collect();
-            let decision = if p >= app.threshold {
-                pos_name.clone()
-            } else {
-                app.class_name(other(app)).to_string()
-            };
+            let decision = predicted_class_at(&app.classes, app.threshold, p);
             lines.push(Line::from(vec![
                 Span::raw(format!("P({pos_name}) {p:.3} ")),
                 Span::styled(
