@@ -308,82 +308,25 @@ pub(crate) mod tests {
     #[test]
     fn filters_and_sorts() {
         let items = sample();
-        let names = |v: &View, t: f64| {
-            visible(&items, v, 0, t)
+        // Names shown at threshold 0.5 by the default view changed by `edit`.
+        let shown = |edit: fn(&mut View)| {
+            let mut v = View::default();
+            edit(&mut v);
+            visible(&items, &v, 0, 0.5)
                 .iter()
                 .map(|&i| items[i].name.clone())
                 .collect::<Vec<_>>()
         };
+        assert_eq!(shown(|v| v.filter = Filter::Errors), ["b", "c", "e"]);
+        assert_eq!(shown(|v| v.filter = Filter::Uncertain), ["e"]);
+        assert_eq!(shown(|v| v.filter = Filter::Unscored), ["g"]);
+        assert_eq!(shown(|v| v.label = Some(None)), ["f"]);
+        assert_eq!(shown(|v| v.search = "E".into()), ["e"]);
         assert_eq!(
-            names(
-                &View {
-                    filter: Filter::Errors,
-                    ..View::default()
-                },
-                0.5
-            ),
-            ["b", "c", "e"]
-        );
-        assert_eq!(
-            names(
-                &View {
-                    filter: Filter::Uncertain,
-                    ..View::default()
-                },
-                0.5
-            ),
-            ["e"]
-        );
-        assert_eq!(
-            names(
-                &View {
-                    filter: Filter::Unscored,
-                    ..View::default()
-                },
-                0.5
-            ),
-            ["g"]
-        );
-        assert_eq!(
-            names(
-                &View {
-                    label: Some(None),
-                    ..View::default()
-                },
-                0.5
-            ),
-            ["f"]
-        );
-        assert_eq!(
-            names(
-                &View {
-                    search: "E".into(),
-                    ..View::default()
-                },
-                0.5
-            ),
-            ["e"]
-        );
-        assert_eq!(
-            names(
-                &View {
-                    sort: Sort::ScoreDesc,
-                    ..View::default()
-                },
-                0.5
-            ),
+            shown(|v| v.sort = Sort::ScoreDesc),
             ["a", "f", "c", "e", "b", "d", "g"]
         );
         // Error margin: the mistakes first, most confident first (b: 0.3 off, c: 0.2, e: 0.05).
-        assert_eq!(
-            names(
-                &View {
-                    sort: Sort::ErrorMargin,
-                    ..View::default()
-                },
-                0.5
-            )[..3],
-            ["b", "c", "e"]
-        );
+        assert_eq!(shown(|v| v.sort = Sort::ErrorMargin)[..3], ["b", "c", "e"]);
     }
 }
