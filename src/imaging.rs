@@ -27,6 +27,11 @@ impl std::error::Error for DecodeError {}
 
 /// Decodes an image with size and allocation limits, and applies its EXIF orientation.
 pub fn decode(path: &Path) -> Result<DynamicImage, DecodeError> {
+    decode_bytes(&read_limited(path)?)
+}
+
+/// Reads a whole file, refusing empty files and files over `MAX_FILE_BYTES`.
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, DecodeError> {
     let meta = std::fs::metadata(path).map_err(|e| DecodeError(format!("cannot read: {e}")))?;
     if meta.len() == 0 {
         return Err(DecodeError("empty file (0 bytes)".into()));
@@ -38,8 +43,7 @@ pub fn decode(path: &Path) -> Result<DynamicImage, DecodeError> {
             MAX_FILE_BYTES >> 20
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| DecodeError(format!("cannot read: {e}")))?;
-    decode_bytes(&bytes)
+    std::fs::read(path).map_err(|e| DecodeError(format!("cannot read: {e}")))
 }
 
 /// Decodes from memory with the same limits (used by tests and fuzzing).

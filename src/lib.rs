@@ -6,10 +6,12 @@
 //!
 //! Not for clinical use.
 
+pub mod audit;
 pub mod cache;
 pub mod device;
 pub mod engine;
 pub mod features;
+pub mod fit;
 pub mod fixtures;
 pub mod imaging;
 pub mod journal;

@@ -305,7 +305,7 @@ fn dump(
 
 /// Writes head, manifest and (when the output is a new folder) the backbone weights and their
 /// licence, each file atomically.
-fn write_bundle(
+pub fn write_bundle(
     base_dir: &Path,
     out: &Path,
     manifest: &Manifest,

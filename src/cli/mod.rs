@@ -1,11 +1,14 @@
 //! Command-line interface: argument parsing and the headless commands.
 
+mod audit;
 mod bench;
 pub use bench::peak_rss_mib;
 mod classify;
 mod eval;
+mod fit;
 mod output;
 mod progress;
+mod split;
 mod train;
 
 use std::path::PathBuf;
@@ -61,6 +64,16 @@ pub enum Command {
     /// Compare scores with folder labels: confusion matrix, accuracy, sensitivity, specificity,
     /// PPV, NPV, F1, ROC AUC, PR AUC, per split.
     Eval(eval::EvalArgs),
+    /// Audit a labelled folder: exact and near duplicates (augmented copies, verified
+    /// geometrically), leakage across train/val/test, label conflicts, image quality, class
+    /// balance, and the model's metrics with and without the leaked images.
+    Audit(audit::AuditArgs),
+    /// Fit a head to DIR's own labels with grouped K-fold cross-validation: out-of-fold
+    /// scores, honest metrics, likely label errors (confident learning), and a model bundle.
+    Fit(fit::FitArgs),
+    /// A leak-free re-split of DIR into DIR2/{train,val,test}/<label>/: groups of copies kept
+    /// in one split, labels stratified, deterministic for a seed; DIR is never modified.
+    Split(split::SplitArgs),
     /// Train a new head on DIR/{train,val,test}/<class>/ and write a model bundle.
     Train(train::TrainArgs),
     /// Measure throughput: decode, backbone per batch size, head, end to end; peak memory.
@@ -115,6 +128,9 @@ pub fn main() -> i32 {
         None => crate::tui::run(cli.dashboard),
         Some(Command::Classify(a)) => classify::run(a),
         Some(Command::Eval(a)) => eval::run(a),
+        Some(Command::Audit(a)) => audit::run(a),
+        Some(Command::Fit(a)) => fit::run(a),
+        Some(Command::Split(a)) => split::run(a),
         Some(Command::Train(a)) => train::run(a),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::ImportWeights(a)) => import(a),

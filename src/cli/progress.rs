@@ -22,6 +22,11 @@ impl Progress {
         }
     }
 
+    /// Changes the total (when it is known only once work starts).
+    pub fn total_is(&mut self, total: usize) {
+        self.total = total;
+    }
+
     pub fn set(&mut self, done: usize) {
         if !self.enabled {
             return;

@@ -1,0 +1,666 @@
+//! Geometric verification of a candidate pair: are these two files the same radiograph, one an
+//! augmented copy (rotated, sheared, cropped, mirrored, re-exposed) of the other?
+//!
+//! 1. Keypoint matches (mutual nearest neighbours in Hamming distance with a ratio test), for
+//!    the first image as it is and mirrored.
+//! 2. A robust affine fit (RANSAC over three-point samples, then least squares on the
+//!    inliers). Only plausible augmentations are accepted: no reflection (mirroring is tried
+//!    separately), scale between 1/2 and 2, anisotropy (shear, stretch) below 1.6.
+//! 3. The pixel check: the first image's thumbnail warped into the second's frame and the
+//!    normalised cross-correlation (NCC) of the two over their overlap, black fill excluded.
+//!    Matches that cluster on a lead marker ("R", "L") or on a shared implant find an affine, but
+//!    the rest of the film does not line up: the NCC stays low. Other films of the same patient
+//!    (another projection, another day) do not line up either.
+
+use super::orb::{Features, Gray, hamming};
+
+/// A 2D affine map: `x' = m[0] x + m[1] y + m[2]`, `y' = m[3] x + m[4] y + m[5]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine(pub [f32; 6]);
+
+impl Affine {
+    pub const IDENTITY: Affine = Affine([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+
+    #[inline]
+    pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
+        let m = &self.0;
+        [
+            m[0] * p[0] + m[1] * p[1] + m[2],
+            m[3] * p[0] + m[4] * p[1] + m[5],
+        ]
+    }
+
+    pub fn det(&self) -> f32 {
+        self.0[0] * self.0[4] - self.0[1] * self.0[3]
+    }
+
+    pub fn inverse(&self) -> Option<Affine> {
+        let d = self.det();
+        if d.abs() < 1e-9 {
+            return None;
+        }
+        let m = &self.0;
+        let (a, b, c, e) = (m[4] / d, -m[1] / d, -m[3] / d, m[0] / d);
+        Some(Affine([
+            a,
+            b,
+            -(a * m[2] + b * m[5]),
+            c,
+            e,
+            -(c * m[2] + e * m[5]),
+        ]))
+    }
+
+    /// Singular values of the linear part (largest first).
+    pub fn singular_values(&self) -> (f32, f32) {
+        let m = &self.0;
+        let (a, b, c, d) = (m[0], m[1], m[3], m[4]);
+        let s1 = a * a + b * b + c * c + d * d;
+        let det = a * d - b * c;
+        let disc = (s1 * s1 - 4.0 * det * det).max(0.0).sqrt();
+        (
+            ((s1 + disc) / 2.0).sqrt(),
+            ((s1 - disc) / 2.0).max(0.0).sqrt(),
+        )
+    }
+
+    /// Exact affine through three point pairs.
+    pub fn from_three(src: [[f32; 2]; 3], dst: [[f32; 2]; 3]) -> Option<Affine> {
+        let [p0, p1, p2] = src;
+        let det = (p1[0] - p0[0]) * (p2[1] - p0[1]) - (p2[0] - p0[0]) * (p1[1] - p0[1]);
+        if det.abs() < 1.0 {
+            return None; // (nearly) collinear
+        }
+        let solve = |v: [f32; 3]| -> [f32; 3] {
+            // Cramer's rule on [x y 1] * [a b c]^T = v.
+            let m = [
+                [p0[0], p0[1], 1.0],
+                [p1[0], p1[1], 1.0],
+                [p2[0], p2[1], 1.0],
+            ];
+            let d3 = |m: [[f32; 3]; 3]| {
+                m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                    - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                    + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+            };
+            let dm = d3(m);
+            let col = |k: usize| {
+                let mut n = m;
+                for r in 0..3 {
+                    n[r][k] = v[r];
+                }
+                d3(n) / dm
+            };
+            [col(0), col(1), col(2)]
+        };
+        let x = solve([dst[0][0], dst[1][0], dst[2][0]]);
+        let y = solve([dst[0][1], dst[1][1], dst[2][1]]);
+        Some(Affine([x[0], x[1], x[2], y[0], y[1], y[2]]))
+    }
+
+    /// Least-squares affine over point pairs (normal equations).
+    pub fn least_squares(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Affine> {
+        if src.len() < 3 {
+            return None;
+        }
+        // Centre for conditioning.
+        let n = src.len() as f64;
+        let (mut sx, mut sy, mut tx, mut ty) = (0f64, 0f64, 0f64, 0f64);
+        for (s, t) in src.iter().zip(dst) {
+            sx += s[0] as f64;
+            sy += s[1] as f64;
+            tx += t[0] as f64;
+            ty += t[1] as f64;
+        }
+        let (sx, sy, tx, ty) = (sx / n, sy / n, tx / n, ty / n);
+        let (mut a, mut b, mut c) = (0f64, 0f64, 0f64);
+        let (mut ux, mut vx, mut uy, mut vy) = (0f64, 0f64, 0f64, 0f64);
+        for (s, t) in src.iter().zip(dst) {
+            let (x, y) = (s[0] as f64 - sx, s[1] as f64 - sy);
+            let (u, v) = (t[0] as f64 - tx, t[1] as f64 - ty);
+            a += x * x;
+            b += x * y;
+            c += y * y;
+            ux += x * u;
+            vx += y * u;
+            uy += x * v;
+            vy += y * v;
+        }
+        let det = a * c - b * b;
+        if det.abs() < 1e-9 {
+            return None;
+        }
+        let m0 = (c * ux - b * vx) / det;
+        let m1 = (a * vx - b * ux) / det;
+        let m3 = (c * uy - b * vy) / det;
+        let m4 = (a * vy - b * uy) / det;
+        Some(Affine([
+            m0 as f32,
+            m1 as f32,
+            (tx - m0 * sx - m1 * sy) as f32,
+            m3 as f32,
+            m4 as f32,
+            (ty - m3 * sx - m4 * sy) as f32,
+        ]))
+    }
+
+    /// Scales the input and output frames: `out = so * self(x / si)`.
+    pub fn rescaled(&self, si: f32, so: f32) -> Affine {
+        let m = &self.0;
+        Affine([
+            m[0] * so / si,
+            m[1] * so / si,
+            m[2] * so,
+            m[3] * so / si,
+            m[4] * so / si,
+            m[5] * so,
+        ])
+    }
+}
+
+/// What verification needs of one image: keypoints at the working size (as it is and mirrored)
+/// and a small thumbnail for the pixel check.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Views {
+    /// Working size (pixels) the keypoint coordinates refer to.
+    pub work_w: u32,
+    pub work_h: u32,
+    pub features: Features,
+    pub mirrored: Features,
+    /// Grey thumbnail, longer side `THUMB` pixels.
+    pub thumb: Option<Gray>,
+}
+
+/// Thresholds of the verification (chosen on pairs of the reference data checked by eye; see
+/// the README's audit section).
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyParams {
+    pub max_hamming: u32,
+    pub ratio: f32,
+    pub ransac_iterations: usize,
+    /// Inlier reprojection error, pixels at the working size.
+    pub inlier_px: f32,
+    /// Geometry: at least this many inliers, spread over this share of the second image, and
+    /// an overlap of this share of the smaller image's content.
+    pub min_inliers: usize,
+    pub min_spread: f32,
+    pub min_overlap: f32,
+    /// A copy either shares the fine detail (`detail` and `score` at least these) ...
+    pub min_detail: f32,
+    pub min_score_detail: f32,
+    /// ... or aligns almost perfectly on many keypoints (blurred copies lose their detail).
+    pub min_score_strong: f32,
+    pub strong_inliers: usize,
+}
+
+impl Default for VerifyParams {
+    fn default() -> Self {
+        VerifyParams {
+            max_hamming: 80,
+            ratio: 0.85,
+            ransac_iterations: 1500,
+            inlier_px: 4.0,
+            min_inliers: 6,
+            min_spread: 0.02,
+            min_overlap: 0.3,
+            min_detail: 0.53,
+            min_score_detail: 0.80,
+            min_score_strong: 0.93,
+            strong_inliers: 13,
+        }
+    }
+}
+
+/// The outcome for one pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    pub matches: u32,
+    pub inliers: u32,
+    /// Convex hull of the inliers / area of the second image.
+    pub spread: f32,
+    /// Rank correlation of the pixels after alignment, -1 when there was nothing to compare:
+    /// the verification score.
+    pub ncc: f32,
+    /// Pearson correlation of the pixels after alignment (for the record).
+    pub pearson: f32,
+    /// Correlation of the fine detail after alignment (see `Aligned::detail`).
+    pub detail: f32,
+    /// Overlap / area of the smaller thumbnail.
+    pub overlap: f32,
+    /// The first image was mirrored to match.
+    pub mirrored: bool,
+    /// First image (working coordinates, mirrored if so) to second.
+    pub transform: Affine,
+    pub verified: bool,
+}
+
+impl Verdict {
+    fn none() -> Verdict {
+        Verdict {
+            matches: 0,
+            inliers: 0,
+            spread: 0.0,
+            ncc: -1.0,
+            pearson: -1.0,
+            detail: -1.0,
+            overlap: 0.0,
+            mirrored: false,
+            transform: Affine::IDENTITY,
+            verified: false,
+        }
+    }
+
+    /// One number for ranking: the NCC when the geometry holds, else a penalty below it.
+    pub fn score(&self) -> f32 {
+        if self.inliers == 0 { -1.0 } else { self.ncc }
+    }
+}
+
+/// Mutual nearest neighbours passing the distance and ratio tests: (index in a, index in b).
+pub fn match_descriptors(a: &[[u64; 4]], b: &[[u64; 4]], p: &VerifyParams) -> Vec<(usize, usize)> {
+    if a.is_empty() || b.is_empty() {
+        return Vec::new();
+    }
+    let mut best_b = vec![(u32::MAX, 0usize); b.len()];
+    let mut fwd = Vec::with_capacity(a.len());
+    for (i, da) in a.iter().enumerate() {
+        let (mut d1, mut d2, mut j1) = (u32::MAX, u32::MAX, 0);
+        for (j, db) in b.iter().enumerate() {
+            let d = hamming(da, db);
+            if d < d1 {
+                d2 = d1;
+                d1 = d;
+                j1 = j;
+            } else if d < d2 {
+                d2 = d;
+            }
+            if d < best_b[j].0 {
+                best_b[j] = (d, i);
+            }
+        }
+        fwd.push((d1, d2, j1));
+    }
+    fwd.iter()
+        .enumerate()
+        .filter(|(i, (d1, d2, j))| {
+            *d1 <= p.max_hamming
+                && (*d2 == u32::MAX || (*d1 as f32) < p.ratio * *d2 as f32)
+                && best_b[*j].1 == *i
+        })
+        .map(|(i, (_, _, j))| (i, *j))
+        .collect()
+}
+
+fn plausible(m: &Affine) -> bool {
+    if m.det() <= 0.0 {
+        return false;
+    }
+    let (s1, s2) = m.singular_values();
+    s2 > 0.5 && s1 < 2.0 && s1 / s2.max(1e-6) < 1.6
+}
+
+/// RANSAC affine over matched points; returns the transform and the inlier mask.
+pub fn ransac_affine(
+    src: &[[f32; 2]],
+    dst: &[[f32; 2]],
+    p: &VerifyParams,
+    seed: u64,
+) -> Option<(Affine, Vec<bool>)> {
+    let n = src.len();
+    if n < 3 {
+        return None;
+    }
+    let mut state = seed ^ 0xD1B5_4A32_D192_ED03;
+    let mut rnd = |k: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % k as u64) as usize
+    };
+    let tol2 = p.inlier_px * p.inlier_px;
+    let count = |m: &Affine| {
+        src.iter()
+            .zip(dst)
+            .filter(|(s, d)| {
+                let q = m.apply(**s);
+                let (dx, dy) = (q[0] - d[0], q[1] - d[1]);
+                dx * dx + dy * dy <= tol2
+            })
+            .count()
+    };
+    let mut best: Option<(Affine, usize)> = None;
+    let mut iters = p.ransac_iterations;
+    let mut it = 0;
+    while it < iters {
+        it += 1;
+        let (i, j, k) = (rnd(n), rnd(n), rnd(n));
+        if i == j || j == k || i == k {
+            continue;
+        }
+        let Some(m) = Affine::from_three([src[i], src[j], src[k]], [dst[i], dst[j], dst[k]]) else {
+            continue;
+        };
+        if !plausible(&m) {
+            continue;
+        }
+        let c = count(&m);
+        if best.as_ref().is_none_or(|b| c > b.1) {
+            best = Some((m, c));
+            // Adaptive stop: enough samples for 99% confidence at this inlier ratio.
+            let w = c as f64 / n as f64;
+            let need = ((0.01f64).ln() / (1.0 - w.powi(3)).max(1e-12).ln()).ceil();
+            if need.is_finite() && (need as usize) < iters {
+                iters = (need as usize).max(50);
+            }
+        }
+    }
+    let (mut m, _) = best?;
+    // Refine twice on the inliers.
+    for _ in 0..2 {
+        let mask: Vec<bool> = src
+            .iter()
+            .zip(dst)
+            .map(|(s, d)| {
+                let q = m.apply(*s);
+                (q[0] - d[0]).powi(2) + (q[1] - d[1]).powi(2) <= tol2
+            })
+            .collect();
+        let (s, d): (Vec<[f32; 2]>, Vec<[f32; 2]>) = src
+            .iter()
+            .zip(dst)
+            .zip(&mask)
+            .filter(|(_, k)| **k)
+            .map(|((s, d), _)| (*s, *d))
+            .unzip();
+        match Affine::least_squares(&s, &d) {
+            Some(r) if plausible(&r) => m = r,
+            _ => break,
+        }
+    }
+    let mask: Vec<bool> = src
+        .iter()
+        .zip(dst)
+        .map(|(s, d)| {
+            let q = m.apply(*s);
+            (q[0] - d[0]).powi(2) + (q[1] - d[1]).powi(2) <= tol2
+        })
+        .collect();
+    Some((m, mask))
+}
+
+/// Area of the convex hull of points (monotone chain).
+pub fn hull_area(points: &[[f32; 2]]) -> f32 {
+    if points.len() < 3 {
+        return 0.0;
+    }
+    let mut p: Vec<[f32; 2]> = points.to_vec();
+    p.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    let cross = |o: [f32; 2], a: [f32; 2], b: [f32; 2]| {
+        (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+    };
+    let mut hull: Vec<[f32; 2]> = Vec::new();
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &[f32; 2]>> = if pass == 0 {
+            Box::new(p.iter())
+        } else {
+            Box::new(p.iter().rev())
+        };
+        for &q in iter {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0
+            {
+                hull.pop();
+            }
+            hull.push(q);
+        }
+        hull.pop();
+    }
+    let mut area = 0.0;
+    for i in 0..hull.len() {
+        let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
+        area += a[0] * b[1] - b[0] * a[1];
+    }
+    area.abs() / 2.0
+}
+
+/// Pixels darker than this are taken for the black fill of a rotation or crop.
+const FILL: f32 = 10.0;
+
+/// Pearson correlation of two samples (`None` when either is constant).
+fn pearson(x: &[f32], y: &[f32]) -> Option<f32> {
+    let n = x.len() as f64;
+    let (mx, my) = (
+        x.iter().map(|&v| v as f64).sum::<f64>() / n,
+        y.iter().map(|&v| v as f64).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0f64, 0f64, 0f64);
+    for (&a, &b) in x.iter().zip(y) {
+        let (a, b) = (a as f64 - mx, b as f64 - my);
+        sxy += a * b;
+        sxx += a * a;
+        syy += b * b;
+    }
+    (sxx > 1e-9 && syy > 1e-9).then(|| (sxy / (sxx * syy).sqrt()) as f32)
+}
+
+/// Ranks (ties get their mean rank).
+fn ranks(v: &[f32]) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0f32; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f32 / 2.0;
+        for &k in &order[i..=j] {
+            r[k] = mean;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// How two thumbnails compare once aligned.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Aligned {
+    /// Pearson correlation of the grey levels over the overlap.
+    pub pearson: f32,
+    /// Rank (Spearman) correlation over the overlap: blind to any monotone change of exposure
+    /// (brightness, contrast, gamma), which is what re-exposed copies differ by.
+    pub rank: f32,
+    /// Overlap over the smaller of the two images' content (non-fill) areas.
+    pub overlap: f32,
+    /// Correlation of the fine detail over the overlap: each rank image minus its 5x5 mean.
+    /// Copies share their fine structure (edges, trabeculae, marker letters) exactly; another
+    /// film of the same patient, moved a little or with another marker, shares the coarse
+    /// picture but not the detail.
+    pub detail: f32,
+}
+
+/// `a` warped into `b`'s frame by `m` (thumbnail coordinates) and compared over the overlap of
+/// their content (black fill excluded).
+pub fn aligned(a: &Gray, b: &Gray, m: &Affine) -> Aligned {
+    let none = Aligned {
+        pearson: -1.0,
+        rank: -1.0,
+        overlap: 0.0,
+        detail: -1.0,
+    };
+    let Some(inv) = m.inverse() else {
+        return none;
+    };
+    let (mut xa, mut xb) = (Vec::new(), Vec::new());
+    let mut at = Vec::new();
+    let (aw, ah) = (a.w as f32, a.h as f32);
+    for y in 0..b.h {
+        for x in 0..b.w {
+            let q = inv.apply([x as f32, y as f32]);
+            if q[0] < 0.0 || q[1] < 0.0 || q[0] > aw - 1.0 || q[1] > ah - 1.0 {
+                continue;
+            }
+            let va = a.bilinear(q[0], q[1]);
+            let vb = b.at(x, y) as f32;
+            if va <= FILL || vb <= FILL {
+                continue;
+            }
+            xa.push(va);
+            xb.push(vb);
+            at.push(y * b.w + x);
+        }
+    }
+    let content = |g: &Gray| g.px.iter().filter(|&&v| v as f32 > FILL).count() as f32;
+    let smaller = (content(a) * m.det().abs()).min(content(b)).max(1.0);
+    let overlap = (xa.len() as f32 / smaller).min(1.0);
+    if xa.len() < 64 {
+        return Aligned { overlap, ..none };
+    }
+    let (ra, rb) = (ranks(&xa), ranks(&xb));
+    // Detail: correlation of the high-pass (rank image minus its 5x5 mean) where the whole
+    // window lies in the overlap.
+    let (w, h) = (b.w, b.h);
+    let mut ga = vec![f32::NAN; w * h];
+    let mut gb = vec![f32::NAN; w * h];
+    for ((&k, &va), &vb) in at.iter().zip(&ra).zip(&rb) {
+        ga[k] = va;
+        gb[k] = vb;
+    }
+    let (mut da, mut db) = (Vec::new(), Vec::new());
+    for y in 2..h.saturating_sub(2) {
+        'px: for x in 2..w.saturating_sub(2) {
+            let (mut sa, mut sb) = (0f32, 0f32);
+            for yy in y - 2..=y + 2 {
+                for xx in x - 2..=x + 2 {
+                    let (va, vb) = (ga[yy * w + xx], gb[yy * w + xx]);
+                    if va.is_nan() {
+                        continue 'px;
+                    }
+                    sa += va;
+                    sb += vb;
+                }
+            }
+            da.push(ga[y * w + x] - sa / 25.0);
+            db.push(gb[y * w + x] - sb / 25.0);
+        }
+    }
+    Aligned {
+        pearson: pearson(&xa, &xb).unwrap_or(-1.0),
+        rank: pearson(&ra, &rb).unwrap_or(-1.0),
+        overlap,
+        detail: if da.len() >= 64 {
+            pearson(&da, &db).unwrap_or(-1.0)
+        } else {
+            -1.0
+        },
+    }
+}
+
+/// Verifies that `b` is a geometric copy of `a` (or `a` mirrored).
+pub fn verify(a: &Views, b: &Views, p: &VerifyParams) -> Verdict {
+    let mut best = Verdict::none();
+    for mirrored in [false, true] {
+        let fa = if mirrored { &a.mirrored } else { &a.features };
+        let matches = match_descriptors(&fa.desc, &b.features.desc, p);
+        let mut v = Verdict {
+            matches: matches.len() as u32,
+            mirrored,
+            ..Verdict::none()
+        };
+        if matches.len() >= 3 {
+            let src: Vec<[f32; 2]> = matches.iter().map(|&(i, _)| fa.points[i]).collect();
+            let dst: Vec<[f32; 2]> = matches.iter().map(|&(_, j)| b.features.points[j]).collect();
+            let seed = (matches.len() as u64) << 1 | mirrored as u64;
+            if let Some((m, mask)) = ransac_affine(&src, &dst, p, seed) {
+                let inl: Vec<[f32; 2]> = dst
+                    .iter()
+                    .zip(&mask)
+                    .filter(|(_, k)| **k)
+                    .map(|(d, _)| *d)
+                    .collect();
+                v.inliers = inl.len() as u32;
+                v.spread = hull_area(&inl) / (b.work_w as f32 * b.work_h as f32).max(1.0);
+                v.transform = m;
+                if let (Some(ta), Some(tb)) = (&a.thumb, &b.thumb)
+                    && v.inliers as usize >= 3
+                {
+                    let ta = if mirrored { ta.mirrored() } else { ta.clone() };
+                    let si = ta.w as f32 / a.work_w.max(1) as f32;
+                    let so = tb.w as f32 / b.work_w.max(1) as f32;
+                    let al = aligned(&ta, tb, &m.rescaled(si, so));
+                    v.ncc = al.rank;
+                    v.pearson = al.pearson;
+                    v.detail = al.detail;
+                    v.overlap = al.overlap;
+                }
+            }
+        }
+        let geometry = v.inliers as usize >= p.min_inliers
+            && v.spread >= p.min_spread
+            && v.overlap >= p.min_overlap;
+        let detailed = v.detail >= p.min_detail && v.ncc >= p.min_score_detail;
+        let strong = v.ncc >= p.min_score_strong && v.inliers as usize >= p.strong_inliers;
+        v.verified = geometry && (detailed || strong);
+        if (v.verified, v.score(), v.inliers) > (best.verified, best.score(), best.inliers) {
+            best = v;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affine_from_three_and_least_squares_recover_a_known_map() {
+        let m = Affine([0.9, -0.2, 12.0, 0.25, 1.1, -5.0]);
+        let src = [[10.0, 10.0], [200.0, 30.0], [50.0, 180.0], [120.0, 120.0]];
+        let dst: Vec<[f32; 2]> = src.iter().map(|&p| m.apply(p)).collect();
+        let e = Affine::from_three([src[0], src[1], src[2]], [dst[0], dst[1], dst[2]]).unwrap();
+        let l = Affine::least_squares(&src, &dst).unwrap();
+        for k in 0..6 {
+            assert!((e.0[k] - m.0[k]).abs() < 1e-3, "{e:?}");
+            assert!((l.0[k] - m.0[k]).abs() < 1e-3, "{l:?}");
+        }
+        let inv = m.inverse().unwrap();
+        let back = inv.apply(m.apply([33.0, 44.0]));
+        assert!((back[0] - 33.0).abs() < 1e-3 && (back[1] - 44.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn ransac_ignores_outliers_and_rejects_reflections() {
+        let m = Affine([0.95, -0.3, 20.0, 0.3, 0.95, 4.0]);
+        let mut src = Vec::new();
+        let mut dst = Vec::new();
+        for i in 0..60 {
+            let p = [(i * 37 % 300) as f32, (i * 91 % 280) as f32];
+            src.push(p);
+            dst.push(if i % 3 == 0 {
+                [(i * 13 % 250) as f32, (i * 7 % 260) as f32]
+            } else {
+                m.apply(p)
+            });
+        }
+        let (r, mask) = ransac_affine(&src, &dst, &VerifyParams::default(), 1).unwrap();
+        assert_eq!(mask.iter().filter(|k| **k).count(), 40);
+        assert!((r.0[2] - 20.0).abs() < 0.5);
+        // A mirror map is never a plausible augmentation (mirroring is tried on purpose).
+        let mirror: Vec<[f32; 2]> = src.iter().map(|p| [300.0 - p[0], p[1]]).collect();
+        assert!(ransac_affine(&src, &mirror, &VerifyParams::default(), 1).is_none());
+    }
+
+    #[test]
+    fn hull_of_a_square() {
+        let pts = [
+            [0.0, 0.0],
+            [10.0, 0.0],
+            [10.0, 10.0],
+            [0.0, 10.0],
+            [5.0, 5.0],
+        ];
+        assert!((hull_area(&pts) - 100.0).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,431 @@
+//! `osteoai audit DIR`: duplicates, augmented copies across splits, label conflicts, image
+//! quality, class balance, and how much the leak inflates the model's metrics.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, ValueEnum};
+use osteoai::audit::report::Report;
+use osteoai::audit::{AuditInput, AuditParams, ModelRef, Stage, audit};
+use osteoai::cache::{DiskCache, cache_root};
+use osteoai::engine::Engine;
+use osteoai::labels::ClassSpec;
+use osteoai::model::Bundle;
+
+use super::output::{csv_field, emit, opt, table};
+use super::progress::Progress;
+use super::{ModelArgs, model_dir, select_device};
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The folder to audit (labels from class folders, splits from train/ val/ test/).
+    pub dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
+    /// Also write report.json, findings.csv and summary.txt into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Exit with status 1 when the leaked share of any held-out split exceeds this (0..1).
+    #[arg(long, value_name = "X")]
+    pub max_leakage: Option<f64>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Skip the CNN: candidates from perceptual hashes only (fast, misses rotated copies).
+    #[arg(long)]
+    pub no_model: bool,
+    /// Nearest neighbours per image in the embedding search.
+    #[arg(long, default_value_t = AuditParams::default().neighbors)]
+    pub neighbors: usize,
+    /// Rows of each finding kind in the table (all of them in csv and json).
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+    /// Write every candidate pair examined, with its verification, to this CSV (for tuning).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub dump_candidates: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Progress of the stages on stderr.
+struct StageBar(Mutex<Option<(Stage, Progress)>>);
+
+impl StageBar {
+    fn update(&self, stage: Stage, done: usize, total: usize) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.as_ref().is_none_or(|(s, _)| *s != stage) {
+            if let Some((_, p)) = g.as_mut() {
+                p.finish();
+            }
+            *g = Some((stage, Progress::new(stage.name(), total)));
+        }
+        if let Some((_, p)) = g.as_mut() {
+            p.set(done);
+        }
+    }
+    fn finish(&self) {
+        if let Some((_, p)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            p.finish();
+        }
+    }
+}
+
+/// Loads the model (unless told not to), scans `dir` and audits it.
+pub fn run_audit(
+    dir: &Path,
+    model: &ModelArgs,
+    no_model: bool,
+    params: &AuditParams,
+) -> Result<Report, String> {
+    if !dir.is_dir() {
+        return Err(format!("{} is not a folder", dir.display()));
+    }
+    let engine = if no_model {
+        None
+    } else {
+        let device = select_device(model.device)?;
+        Some(Engine::load(&model_dir(&model.model), device)?)
+    };
+    let classes = match &engine {
+        Some(e) => e.manifest().classes.clone(),
+        None => Bundle::read_manifest(&model_dir(&model.model))
+            .map(|m| m.classes)
+            .unwrap_or_else(|_| ClassSpec::fracture_default()),
+    };
+    audit_with(dir, engine.as_ref(), &classes, params)
+}
+
+/// Audits `dir` with a loaded model (or none), labels read with `classes`.
+pub fn audit_with(
+    dir: &Path,
+    engine: Option<&Engine>,
+    classes: &ClassSpec,
+    params: &AuditParams,
+) -> Result<Report, String> {
+    let scan = osteoai::scan::scan(dir, classes);
+    let decisions = osteoai::audit::decisions::Decisions::open(dir)?;
+    let sig_cache = DiskCache::new(cache_root().join("audit"));
+    let feat_cache = osteoai::features::default_cache();
+    let model_ref = engine.map(|e| ModelRef {
+        name: e.bundle.name().to_string(),
+        backbone: &e.backbone,
+        head: Some(&e.bundle.head),
+        threshold: e.manifest().threshold,
+        positive: e.manifest().classes.positive_index().unwrap_or(0),
+    });
+    let input = AuditInput {
+        root: dir,
+        entries: &scan.entries,
+        scan_issues: scan
+            .issues
+            .iter()
+            .map(|i| (i.path.display().to_string(), i.message.clone()))
+            .collect(),
+        classes,
+        model: model_ref,
+        signatures: Some(&sig_cache),
+        features: Some(&feat_cache),
+        decisions: &decisions,
+    };
+    let bar = StageBar(Mutex::new(None));
+    let never = AtomicBool::new(false);
+    let r = audit(&input, params, &never, &|s, d, t| bar.update(s, d, t));
+    bar.finish();
+    r
+}
+
+pub fn run(a: AuditArgs) -> Result<i32, String> {
+    let params = AuditParams {
+        neighbors: a.neighbors.max(1),
+        keep_examined: a.dump_candidates.is_some(),
+        ..AuditParams::default()
+    };
+    let report = run_audit(&a.dir, &a.model, a.no_model, &params)?;
+    let text = match a.format {
+        AuditFormat::Table => summary(&report, a.show),
+        AuditFormat::Json => json(&report)?,
+        AuditFormat::Csv => csv(&report),
+    };
+    emit(None, &text)?;
+    if let Some(path) = &a.dump_candidates {
+        let mut t = String::from(
+            "a,b,similarity,phash_distance,matches,inliers,spread,score,pearson,detail,overlap,mirrored,verified\n",
+        );
+        for e in &report.examined {
+            let v = e.verification;
+            t.push_str(&format!(
+                "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}\n",
+                csv_field(&report.images[e.a].path),
+                csv_field(&report.images[e.b].path),
+                e.similarity.map(|s| format!("{s:.4}")).unwrap_or_default(),
+                e.phash_distance,
+                v.map_or(0, |v| v.matches),
+                v.map_or(0, |v| v.inliers),
+                v.map_or(0.0, |v| v.spread),
+                v.map_or(-1.0, |v| v.score),
+                v.map_or(-1.0, |v| v.pearson),
+                v.map_or(-1.0, |v| v.detail),
+                v.map_or(0.0, |v| v.overlap),
+                v.is_some_and(|v| v.mirrored),
+                v.is_some_and(|v| v.verified)
+            ));
+        }
+        emit(Some(path), &t)?;
+    }
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        emit(Some(&out.join("report.json")), &json(&report)?)?;
+        emit(Some(&out.join("findings.csv")), &csv(&report))?;
+        emit(
+            Some(&out.join("summary.txt")),
+            &summary(&report, usize::MAX),
+        )?;
+        eprintln!(
+            "osteoai: wrote report.json, findings.csv and summary.txt to {}",
+            out.display()
+        );
+    }
+    let worst = report.max_leak_share();
+    eprintln!(
+        "osteoai: audited {} images in {:.1} s. Not for clinical use.",
+        report.images.len(),
+        report.timing.get("total").copied().unwrap_or(0.0)
+    );
+    if let Some(max) = a.max_leakage
+        && worst > max
+    {
+        eprintln!(
+            "osteoai: leakage {:.1}% exceeds --max-leakage {:.1}%",
+            worst * 100.0,
+            max * 100.0
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn json(r: &Report) -> Result<String, String> {
+    let mut v = serde_json::to_value(r).map_err(|e| e.to_string())?;
+    v["findings"] = serde_json::to_value(r.findings()).map_err(|e| e.to_string())?;
+    Ok(serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n")
+}
+
+/// One row per finding: `kind,path,other,score,detail`.
+pub fn csv(r: &Report) -> String {
+    let mut s = String::from("kind,path,other,score,detail\n");
+    for f in r.findings() {
+        s.push_str(&format!(
+            "{},{},{},{},{}\n",
+            f.kind,
+            csv_field(&f.path),
+            csv_field(&f.other),
+            f.score.map(|x| format!("{x:.4}")).unwrap_or_default(),
+            csv_field(&f.detail)
+        ));
+    }
+    s
+}
+
+fn pct(a: usize, b: usize) -> String {
+    if b == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * a as f64 / b as f64)
+    }
+}
+
+/// The table a person reads first: the summary, then the findings of each kind.
+pub fn summary(r: &Report, show: usize) -> String {
+    use osteoai::audit::report::PairKind;
+    let mut s = String::new();
+    let readable = r.images.len() - r.unreadable.len();
+    s.push_str(&format!(
+        "audit of {} — {} images, {} readable, {} unreadable{}\n\n",
+        r.root,
+        r.images.len(),
+        readable,
+        r.unreadable.len(),
+        r.model
+            .as_ref()
+            .map(|m| format!(", embeddings and scores from {m}"))
+            .unwrap_or_else(|| ", no model".into())
+    ));
+    // Class balance.
+    let labels: std::collections::BTreeSet<&String> =
+        r.balance.values().flat_map(|m| m.keys()).collect();
+    let mut header: Vec<&str> = vec!["split"];
+    header.extend(labels.iter().map(|l| l.as_str()));
+    header.push("total");
+    let order = ["train", "val", "test", "none", "all"];
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .filter_map(|sp| r.balance.get(*sp).map(|m| (sp, m)))
+        .map(|(sp, m)| {
+            let mut row = vec![sp.to_string()];
+            row.extend(
+                labels
+                    .iter()
+                    .map(|l| m.get(*l).copied().unwrap_or(0).to_string()),
+            );
+            row.push(m.values().sum::<usize>().to_string());
+            row
+        })
+        .collect();
+    s.push_str("class balance\n");
+    s.push_str(&indent(&table(&header, &rows)));
+    let count = |k: PairKind| r.pairs.iter().filter(|p| p.kind == k && p.counts()).count();
+    let possible = r
+        .pairs
+        .iter()
+        .filter(|p| p.kind == PairKind::Possible && !p.counts())
+        .count();
+    s.push_str(&format!(
+        "\nexact duplicates: {} pairs with identical bytes, {} with identical pixels\n",
+        count(PairKind::ExactBytes),
+        count(PairKind::ExactPixels)
+    ));
+    s.push_str(&format!(
+        "augmented copies (verified): {} pairs; {} groups of copies (largest {}); {} more pairs narrowly unverified (kind possible, for review)\n",
+        count(PairKind::Near),
+        r.groups.len(),
+        r.groups.first().map_or(0, |g| g.len()),
+        possible
+    ));
+    s.push_str("\ncross-split leakage (held-out images with a copy in an earlier split)\n");
+    let rows: Vec<Vec<String>> = r
+        .leakage
+        .iter()
+        .map(|l| {
+            vec![
+                format!("{} -> {}", l.split, l.into),
+                l.leaked.to_string(),
+                l.of.to_string(),
+                pct(l.leaked, l.of),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        s.push_str("  no train/val/test splits here\n");
+    } else {
+        s.push_str(&indent(&table(&["splits", "leaked", "of", "share"], &rows)));
+    }
+    s.push_str(&format!(
+        "\nlabel conflicts (copies with different labels): {}\n",
+        r.conflicts.len()
+    ));
+    let mut q = std::collections::BTreeMap::new();
+    for f in &r.quality {
+        *q.entry(f.kind.name()).or_insert(0) += 1;
+    }
+    s.push_str(&format!(
+        "image quality flags: {}\n",
+        if q.is_empty() {
+            "none".to_string()
+        } else {
+            q.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ));
+    if let Some(inf) = &r.inflation {
+        s.push_str("\nmodel metrics with and without the leaked images (copies in train)\n");
+        let rows: Vec<Vec<String>> = inf
+            .iter()
+            .map(|i| {
+                vec![
+                    i.split.to_string(),
+                    i.all.n.to_string(),
+                    opt(i.all.roc_auc),
+                    opt(i.all.accuracy),
+                    i.without_leaked.n.to_string(),
+                    opt(i.without_leaked.roc_auc),
+                    opt(i.without_leaked.accuracy),
+                    i.leaked_only.n.to_string(),
+                    opt(i.leaked_only.roc_auc),
+                    opt(i.leaked_only.accuracy),
+                ]
+            })
+            .collect();
+        s.push_str(&indent(&table(
+            &[
+                "split",
+                "n",
+                "auc",
+                "acc",
+                "n_clean",
+                "auc_clean",
+                "acc_clean",
+                "n_leaked",
+                "auc_leaked",
+                "acc_leaked",
+            ],
+            &rows,
+        )));
+    }
+    let findings = r.findings();
+    let mut kinds: Vec<&str> = Vec::new();
+    for f in &findings {
+        if !kinds.contains(&f.kind) {
+            kinds.push(f.kind);
+        }
+    }
+    for kind in kinds {
+        let of: Vec<_> = findings.iter().filter(|f| f.kind == kind).collect();
+        s.push_str(&format!(
+            "\n{kind}: {}{}\n",
+            of.len(),
+            if of.len() > show {
+                format!(" (first {show}; --format csv for all)")
+            } else {
+                String::new()
+            }
+        ));
+        let rows: Vec<Vec<String>> = of
+            .iter()
+            .take(show)
+            .map(|f| {
+                vec![
+                    f.path.clone(),
+                    if f.other.is_empty() {
+                        "-".into()
+                    } else {
+                        f.other.clone()
+                    },
+                    f.score
+                        .map(|x| format!("{x:.3}"))
+                        .unwrap_or_else(|| "-".into()),
+                    f.detail.clone(),
+                ]
+            })
+            .collect();
+        s.push_str(&indent(&table(
+            &["path", "other", "score", "detail"],
+            &rows,
+        )));
+    }
+    for n in &r.notes {
+        s.push_str(&format!("\nnote: {n}\n"));
+    }
+    let t = |k: &str| r.timing.get(k).copied().unwrap_or(0.0);
+    s.push_str(&format!(
+        "\ntime: {:.1} s (images {:.1}, embeddings {:.1}, candidates {:.1}, verification {:.1}); {} candidate pairs examined\n",
+        t("total"),
+        t("signatures"),
+        t("embeddings"),
+        t("candidates"),
+        t("verification"),
+        r.candidates.get("examined").copied().unwrap_or(0)
+    ));
+    s
+}
+
+fn indent(t: &str) -> String {
+    t.lines().map(|l| format!("  {l}\n")).collect()
+}

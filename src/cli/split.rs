@@ -1,0 +1,112 @@
+//! `osteoai split DIR --out DIR2`: a leak-free, stratified re-split built from the audit's
+//! groups of copies. DIR is never modified.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use osteoai::audit::AuditParams;
+use osteoai::audit::resplit::{plan, write};
+use osteoai::labels::Split;
+
+use super::ModelArgs;
+use super::audit::run_audit;
+use super::output::table;
+
+#[derive(Args, Debug)]
+pub struct SplitArgs {
+    /// The folder to re-split (read only).
+    pub dir: PathBuf,
+    /// The new folder: DIR2/{train,val,test}/<label>/ (must not exist, or be empty).
+    #[arg(long, value_name = "DIR2")]
+    pub out: PathBuf,
+    /// Shares of train, val and test.
+    #[arg(long, default_value = "0.7,0.15,0.15", value_parser = parse_ratios)]
+    pub ratios: [f64; 3],
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the plan and the leakage before and after; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Copy the files instead of hard-linking them.
+    #[arg(long)]
+    pub copy: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Audit without the CNN (perceptual hashes only: rotated copies are missed).
+    #[arg(long)]
+    pub no_model: bool,
+}
+
+fn parse_ratios(s: &str) -> Result<[f64; 3], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().map_err(|e| format!("{x:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v.as_slice() {
+        [a, b, c] if v.iter().all(|x| *x >= 0.0) && a + b + c > 0.0 => Ok([*a, *b, *c]),
+        _ => Err("three non-negative shares, e.g. 0.7,0.15,0.15".into()),
+    }
+}
+
+pub fn run(a: SplitArgs) -> Result<i32, String> {
+    let report = run_audit(&a.dir, &a.model, a.no_model, &AuditParams::default())?;
+    let p = plan(&report, &a.dir, a.ratios, a.seed)?;
+    let counts = p.counts();
+    let labels: std::collections::BTreeSet<String> =
+        counts.values().flat_map(|m| m.keys().cloned()).collect();
+    let mut header: Vec<&str> = vec!["split"];
+    header.extend(labels.iter().map(String::as_str));
+    header.push("total");
+    let rows: Vec<Vec<String>> = [Split::Train, Split::Val, Split::Test]
+        .iter()
+        .map(|s| {
+            let m = counts.get(s).cloned().unwrap_or_default();
+            let mut r = vec![s.to_string()];
+            r.extend(
+                labels
+                    .iter()
+                    .map(|l| m.get(l).copied().unwrap_or(0).to_string()),
+            );
+            r.push(m.values().sum::<usize>().to_string());
+            r
+        })
+        .collect();
+    println!(
+        "plan for {} -> {} (ratios {:?}, seed {}): {} files in {} groups of copies kept whole, {} left out",
+        a.dir.display(),
+        a.out.display(),
+        a.ratios,
+        a.seed,
+        p.placements.len(),
+        report.groups.len(),
+        p.skipped.len()
+    );
+    print!("{}", table(&header, &rows));
+    let before: usize = report
+        .leaks
+        .iter()
+        .map(|l| l.image)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    println!(
+        "held-out images with a copy in an earlier split: {} before, {} after",
+        before,
+        p.leaked()
+    );
+    for (path, why) in p.skipped.iter().take(20) {
+        println!("left out: {} ({why})", path.display());
+    }
+    if a.dry_run {
+        println!("dry run: nothing written");
+        return Ok(0);
+    }
+    let w = write(&p, &a.out, a.copy)?;
+    println!(
+        "wrote {} ({} hard links, {} copies) and {}",
+        a.out.display(),
+        w.linked,
+        w.copied,
+        a.out.join("split-manifest.csv").display()
+    );
+    Ok(0)
+}

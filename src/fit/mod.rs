@@ -1,0 +1,592 @@
+//! Fitting a head to any labelled folder, honestly: backbone features (cached, shared with
+//! classify, train and audit), stratified K-fold cross-validation grouped by the audit's groups
+//! of copies (an augmented copy never sits in another fold than its original), one LightGBM
+//! head per fold, and for every image the probabilities of the head that never saw it
+//! (out-of-fold). From those: cross-validated metrics with their spread over folds, label
+//! issues by confident learning, uncertain images, and a final head on all images saved as a
+//! model bundle that every command loads. Two classes or more.
+
+pub mod confident;
+pub mod folds;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use lightgbm3::{Booster, Dataset};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cache::DiskCache;
+use crate::engine::Backbone;
+use crate::labels::ClassSpec;
+use crate::metrics::{Metrics, best_accuracy_threshold, roc_auc};
+use crate::model::head::HeadOutput;
+use crate::model::manifest::{HeadSpec, Manifest, Provenance};
+
+/// LightGBM settings of the fold heads and the final head.
+#[derive(Clone, Debug, Serialize)]
+pub struct FitParams {
+    pub folds: usize,
+    pub seed: u64,
+    pub learning_rate: f64,
+    pub rounds: u32,
+    pub num_leaves: u32,
+    pub min_data_in_leaf: u32,
+    pub feature_fraction: f64,
+    pub bagging_fraction: f64,
+    pub lambda_l2: f64,
+    /// Out-of-fold margin below which an image is "uncertain" (two classes: |p - threshold|;
+    /// more: top probability minus the runner-up).
+    pub uncertain_band: f64,
+}
+
+impl Default for FitParams {
+    fn default() -> Self {
+        FitParams {
+            folds: 5,
+            seed: 42,
+            learning_rate: 0.1,
+            rounds: 200,
+            num_leaves: 15,
+            min_data_in_leaf: 10,
+            feature_fraction: 0.3,
+            bagging_fraction: 0.8,
+            lambda_l2: 1.0,
+            uncertain_band: 0.1,
+        }
+    }
+}
+
+/// One labelled image to fit on.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub path: PathBuf,
+    pub label: usize,
+    /// Group of copies (from the audit), if any.
+    pub group: Option<usize>,
+}
+
+/// One image's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct FitImage {
+    pub path: PathBuf,
+    pub label: usize,
+    pub fold: usize,
+    /// Out-of-fold probability of each class.
+    pub oof: Vec<f64>,
+    pub verdict: confident::Verdict,
+    pub uncertain: bool,
+}
+
+/// Metrics of one fold (or all out-of-fold predictions together).
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldMetrics {
+    pub n: usize,
+    pub accuracy: f64,
+    /// Two classes: ROC AUC of the positive class; more: mean one-vs-rest AUC.
+    pub roc_auc: Option<f64>,
+}
+
+/// What a fit measured and made.
+#[derive(Clone, Debug, Serialize)]
+pub struct FitReport {
+    pub classes: Vec<String>,
+    pub positive: usize,
+    pub images: Vec<FitImage>,
+    pub skipped: Vec<(PathBuf, String)>,
+    pub folds: Vec<FoldMetrics>,
+    pub oof: FoldMetrics,
+    /// Mean and standard deviation over folds: (auc, accuracy).
+    pub auc_spread: Option<(f64, f64)>,
+    pub accuracy_spread: (f64, f64),
+    /// Out-of-fold confusion `[actual][predicted]` (argmax; two classes: at `threshold`).
+    pub confusion: Vec<Vec<usize>>,
+    /// Two classes: full binary metrics of the out-of-fold scores at `threshold`.
+    pub binary: Option<Metrics>,
+    /// Decision threshold of the final head (two classes: best accuracy out of fold).
+    pub threshold: f64,
+    pub thresholds: Vec<f64>,
+    pub joint: Vec<Vec<usize>>,
+    pub grouped: bool,
+    pub groups: usize,
+    pub params: FitParams,
+    pub seconds_features: f64,
+    pub seconds_fit: f64,
+}
+
+impl FitReport {
+    /// Flagged images, most likely label errors first.
+    pub fn ranked_issues(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.images.len())
+            .filter(|&i| self.images[i].verdict.is_issue)
+            .collect();
+        v.sort_by(|&a, &b| {
+            self.images[b]
+                .verdict
+                .issue_score
+                .total_cmp(&self.images[a].verdict.issue_score)
+                .then(a.cmp(&b))
+        });
+        v
+    }
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
+fn lgbm_params(p: &FitParams, k: usize) -> serde_json::Value {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut v = json!({
+        "objective": if k == 2 { "binary" } else { "multiclass" },
+        "learning_rate": p.learning_rate,
+        "num_iterations": p.rounds,
+        "num_leaves": p.num_leaves,
+        "min_data_in_leaf": p.min_data_in_leaf,
+        "feature_fraction": p.feature_fraction,
+        "bagging_fraction": p.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": p.lambda_l2,
+        "seed": p.seed,
+        "deterministic": true,
+        "force_col_wise": true,
+        "num_threads": threads,
+        "verbosity": -1,
+    });
+    if k > 2 {
+        v["num_class"] = json!(k);
+    }
+    v
+}
+
+/// Trains a head on rows `x` (d values each) with class labels `y`; two classes are a binary
+/// model of `positive`.
+pub fn train_head(
+    x: &[f32],
+    y: &[usize],
+    d: usize,
+    k: usize,
+    positive: usize,
+    p: &FitParams,
+) -> Result<Booster, String> {
+    let labels: Vec<f32> = y
+        .iter()
+        .map(|&c| {
+            if k == 2 {
+                (c == positive) as u8 as f32
+            } else {
+                c as f32
+            }
+        })
+        .collect();
+    let ds = Dataset::from_slice(x, &labels, d as i32, true)
+        .map_err(|e| format!("LightGBM dataset: {e}"))?;
+    Booster::train(ds, &lgbm_params(p, k)).map_err(|e| format!("LightGBM training: {e}"))
+}
+
+/// Class probabilities (k per row) of a booster.
+pub fn predict_probs(
+    b: &Booster,
+    x: &[f32],
+    d: usize,
+    k: usize,
+    positive: usize,
+) -> Result<Vec<Vec<f64>>, String> {
+    let raw = b
+        .predict_with_params(x, d as i32, true, "num_threads=1")
+        .map_err(|e| format!("LightGBM predict: {e}"))?;
+    Ok(if k == 2 {
+        raw.iter()
+            .map(|&p| {
+                let mut v = vec![1.0 - p; 2];
+                v[positive] = p;
+                v
+            })
+            .collect()
+    } else {
+        raw.chunks(k).map(|c| c.to_vec()).collect()
+    })
+}
+
+fn fold_metrics(
+    probs: &[Vec<f64>],
+    y: &[usize],
+    k: usize,
+    positive: usize,
+    threshold: f64,
+) -> FoldMetrics {
+    let pred = |p: &Vec<f64>| -> usize {
+        if k == 2 {
+            if p[positive] >= threshold {
+                positive
+            } else {
+                1 - positive
+            }
+        } else {
+            (0..k)
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
+                .unwrap_or(0)
+        }
+    };
+    let correct = probs.iter().zip(y).filter(|(p, l)| pred(p) == **l).count();
+    let roc = if k == 2 {
+        let pos: Vec<bool> = y.iter().map(|&l| l == positive).collect();
+        let s: Vec<f64> = probs.iter().map(|p| p[positive]).collect();
+        roc_auc(&pos, &s)
+    } else {
+        let aucs: Vec<f64> = (0..k)
+            .filter_map(|c| {
+                let pos: Vec<bool> = y.iter().map(|&l| l == c).collect();
+                let s: Vec<f64> = probs.iter().map(|p| p[c]).collect();
+                roc_auc(&pos, &s)
+            })
+            .collect();
+        (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+    };
+    FoldMetrics {
+        n: y.len(),
+        accuracy: correct as f64 / y.len().max(1) as f64,
+        roc_auc: roc,
+    }
+}
+
+/// Features of the samples (cached), then the cross-validated fit. `progress(done, total)` is
+/// called while features are computed.
+pub fn fit(
+    samples: &[Sample],
+    classes: &[String],
+    positive: usize,
+    backbone: &Backbone,
+    cache: Option<&DiskCache>,
+    params: &FitParams,
+    cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Result<(FitReport, Booster), String> {
+    let t0 = Instant::now();
+    let paths: Vec<PathBuf> = samples.iter().map(|s| s.path.clone()).collect();
+    let feats = crate::features::cached_features(backbone, &paths, cache, cancel, progress);
+    if cancel.load(Ordering::Relaxed) {
+        return Err("cancelled".into());
+    }
+    let seconds_features = t0.elapsed().as_secs_f64();
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    let mut x = Vec::new();
+    for (s, f) in samples.iter().zip(feats) {
+        match f {
+            Ok(v) => {
+                x.extend(v);
+                kept.push(s.clone());
+            }
+            Err(e) => skipped.push((s.path.clone(), e)),
+        }
+    }
+    let mut r = fit_features(
+        &kept,
+        &x,
+        backbone.feature_dim(),
+        classes,
+        positive,
+        params,
+        cancel,
+    )?;
+    r.0.skipped = skipped;
+    r.0.seconds_features = seconds_features;
+    Ok(r)
+}
+
+/// The cross-validated fit on given features (`x`: one row of `d` values per sample).
+pub fn fit_features(
+    samples: &[Sample],
+    x: &[f32],
+    d: usize,
+    classes: &[String],
+    positive: usize,
+    params: &FitParams,
+    cancel: &AtomicBool,
+) -> Result<(FitReport, Booster), String> {
+    let t0 = Instant::now();
+    let k = classes.len();
+    let n = samples.len();
+    let y: Vec<usize> = samples.iter().map(|s| s.label).collect();
+    for c in 0..k {
+        let m = y.iter().filter(|&&l| l == c).count();
+        if m < params.folds.max(2) {
+            return Err(format!(
+                "class {:?} has {m} labelled images; {}-fold cross-validation needs at least {} of each class",
+                classes[c],
+                params.folds,
+                params.folds.max(2)
+            ));
+        }
+    }
+    let grouped = samples.iter().any(|s| s.group.is_some());
+    let groups: Vec<usize> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.group.unwrap_or(usize::MAX / 2 + i))
+        .collect();
+    let n_groups = samples
+        .iter()
+        .filter_map(|s| s.group)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let keys: Vec<String> = samples
+        .iter()
+        .map(|s| s.path.to_string_lossy().into_owned())
+        .collect();
+    let fold = folds::assign(&y, &groups, &keys, k, params.folds, params.seed);
+    let mut oof = vec![vec![0f64; k]; n];
+    let mut per_fold = Vec::new();
+    for f in 0..params.folds.max(2) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err("cancelled".into());
+        }
+        let (tr, te): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold[i] != f);
+        if te.is_empty() {
+            continue;
+        }
+        let rows = |idx: &[usize]| -> Vec<f32> {
+            idx.iter()
+                .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
+                .collect()
+        };
+        let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
+        if (0..k).any(|c| !ytr.contains(&c)) {
+            return Err(format!(
+                "fold {f} leaves a class without training images (groups too large for {} folds)",
+                params.folds
+            ));
+        }
+        let b = train_head(&rows(&tr), &ytr, d, k, positive, params)?;
+        let probs = predict_probs(&b, &rows(&te), d, k, positive)?;
+        let yte: Vec<usize> = te.iter().map(|&i| y[i]).collect();
+        per_fold.push(fold_metrics(&probs, &yte, k, positive, 0.5));
+        for (j, &i) in te.iter().enumerate() {
+            oof[i] = probs[j].clone();
+        }
+    }
+    let threshold = if k == 2 {
+        let pos: Vec<bool> = y.iter().map(|&l| l == positive).collect();
+        let s: Vec<f64> = oof.iter().map(|p| p[positive]).collect();
+        best_accuracy_threshold(&pos, &s)
+    } else {
+        0.5
+    };
+    let issues = confident::find(&oof, &y, classes);
+    let pred = |p: &Vec<f64>| -> usize {
+        if k == 2 {
+            if p[positive] >= threshold {
+                positive
+            } else {
+                1 - positive
+            }
+        } else {
+            (0..k)
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
+                .unwrap_or(0)
+        }
+    };
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (p, &l) in oof.iter().zip(&y) {
+        confusion[l][pred(p)] += 1;
+    }
+    let images: Vec<FitImage> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let p = &oof[i];
+            let uncertain = if k == 2 {
+                (p[positive] - threshold).abs() < params.uncertain_band
+            } else {
+                let mut v = p.clone();
+                v.sort_by(|a, b| b.total_cmp(a));
+                v[0] - v[1] < 2.0 * params.uncertain_band
+            };
+            FitImage {
+                path: s.path.clone(),
+                label: s.label,
+                fold: fold[i],
+                oof: p.clone(),
+                verdict: issues.verdicts[i].clone(),
+                uncertain,
+            }
+        })
+        .collect();
+    let binary = (k == 2).then(|| {
+        let pos: Vec<bool> = y.iter().map(|&l| l == positive).collect();
+        let s: Vec<f64> = oof.iter().map(|p| p[positive]).collect();
+        Metrics::compute(&pos, &s, threshold)
+    });
+    let aucs: Vec<f64> = per_fold.iter().filter_map(|m| m.roc_auc).collect();
+    let accs: Vec<f64> = per_fold.iter().map(|m| m.accuracy).collect();
+    if cancel.load(Ordering::Relaxed) {
+        return Err("cancelled".into());
+    }
+    let final_head = train_head(x, &y, d, k, positive, params)?;
+    let report = FitReport {
+        classes: classes.to_vec(),
+        positive,
+        oof: fold_metrics(&oof, &y, k, positive, threshold),
+        images,
+        skipped: vec![],
+        auc_spread: (aucs.len() == per_fold.len() && !aucs.is_empty()).then(|| mean_sd(&aucs)),
+        accuracy_spread: mean_sd(&accs),
+        folds: per_fold,
+        confusion,
+        binary,
+        threshold,
+        thresholds: issues.thresholds.clone(),
+        joint: issues.joint.clone(),
+        grouped,
+        groups: n_groups,
+        params: params.clone(),
+        seconds_features: 0.0,
+        seconds_fit: t0.elapsed().as_secs_f64(),
+    };
+    Ok((report, final_head))
+}
+
+/// The classes of a folder from its folder names: the nearest folder above each file that is
+/// not a split folder (`train/`, `val/`, `test/`) nor the root itself. Names that the default
+/// fracture classes know (`fractured`, `normal`, ...) are read as those classes. The positive
+/// class: `positive` when given, else `fracture` when present, else the second in order.
+pub fn discover_classes(
+    root: &Path,
+    files: &[PathBuf],
+    positive: Option<&str>,
+) -> Result<ClassSpec, String> {
+    let known = ClassSpec::fracture_default();
+    let mut names: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for f in files {
+        if let Some(c) = class_folder(root, f, &known) {
+            names.insert(c);
+        }
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    if names.len() < 2 {
+        return Err(format!(
+            "{} needs images in at least two class folders (found {:?})",
+            root.display(),
+            names
+        ));
+    }
+    let positive = match positive {
+        Some(p) => names
+            .iter()
+            .find(|n| crate::labels::normalise(n) == crate::labels::normalise(p))
+            .cloned()
+            .ok_or_else(|| format!("--positive {p:?} is not one of the classes {names:?}"))?,
+        None if names.iter().any(|n| n == "fracture") => "fracture".into(),
+        None => names[1].clone(),
+    };
+    let mut aliases = std::collections::BTreeMap::new();
+    for n in &names {
+        if let Some(a) = known.aliases.get(n) {
+            aliases.insert(n.clone(), a.clone());
+        }
+    }
+    let spec = ClassSpec {
+        names,
+        positive,
+        aliases,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// The class folder of one file (see [`discover_classes`]).
+pub fn class_folder(root: &Path, file: &Path, known: &ClassSpec) -> Option<String> {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) {
+            return None;
+        }
+        let name = d.file_name()?.to_string_lossy().into_owned();
+        if crate::labels::Split::of_folder(&name).is_none() {
+            return Some(match known.class_of_folder(&name) {
+                Some(c) => known.names[c].clone(),
+                None => name,
+            });
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// A bundle for the final head: the base model's backbone and recipe, the folder's classes, the
+/// out-of-fold threshold and metrics, and how it was made.
+pub fn manifest_for(
+    base: &Manifest,
+    report: &FitReport,
+    data: &Path,
+    command: &str,
+    spec: &ClassSpec,
+) -> Manifest {
+    let mut m = base.clone();
+    m.name = format!(
+        "fit-{}",
+        data.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "folder".into())
+    );
+    m.classes = spec.clone();
+    m.head = HeadSpec {
+        kind: "lightgbm".into(),
+        file: "head.txt".into(),
+        output: if report.classes.len() == 2 {
+            HeadOutput::Binary
+        } else {
+            HeadOutput::Multiclass
+        },
+        num_features: base.head.num_features,
+    };
+    m.threshold = report.threshold;
+    m.metrics = std::collections::BTreeMap::new();
+    m.metrics.insert(
+        "out_of_fold".into(),
+        json!({
+            "n": report.oof.n,
+            "accuracy": report.oof.accuracy,
+            "roc_auc": report.oof.roc_auc,
+            "auc_mean_sd_over_folds": report.auc_spread,
+            "accuracy_mean_sd_over_folds": report.accuracy_spread,
+            "confusion": report.confusion,
+            "binary": report.binary,
+        }),
+    );
+    m.provenance = Provenance {
+        data: format!(
+            "{} ({} labelled images, classes {:?})",
+            data.display(),
+            report.images.len(),
+            report.classes
+        ),
+        command: command.into(),
+        date: crate::timefmt::now_rfc3339(),
+        git_revision: String::new(),
+        seed: Some(report.params.seed),
+        notes: vec![
+            format!(
+                "{}-fold cross-validation{}; out-of-fold metrics; final head trained on all images",
+                report.params.folds,
+                if report.grouped {
+                    ", grouped by the audit's groups of copies"
+                } else {
+                    ""
+                }
+            ),
+            format!(
+                "LightGBM params {}",
+                lgbm_params(&report.params, report.classes.len())
+            ),
+        ],
+    };
+    m
+}
