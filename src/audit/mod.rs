@@ -11,6 +11,7 @@
 
 pub mod decisions;
 pub mod index;
+pub mod pair_cache;
 pub mod orb;
 pub mod quality;
 pub mod report;
@@ -106,6 +107,8 @@ pub struct AuditInput<'a> {
     pub signatures: Option<&'a DiskCache>,
     /// Feature cache shared with classify/train.
     pub features: Option<&'a DiskCache>,
+    /// Folder of the verification caches (None: verify every pair).
+    pub pairs: Option<&'a Path>,
     pub decisions: &'a Decisions,
 }
 
@@ -317,16 +320,25 @@ pub fn audit(
     let t = Instant::now();
     let list: Vec<((usize, usize), (Option<f32>, u32, Option<PairKind>))> =
         cand.into_iter().collect();
-    let total = list.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    progress(Stage::Verification, 0, total);
-    let verdicts: Vec<Option<verify::Verdict>> = list
+    progress(Stage::Verification, 0, list.len());
+    let mut cache = pair_cache::PairCache::open(input.pairs, input.root, &params.verify);
+    let mut verdicts: Vec<Option<verify::Verdict>> = list
+        .iter()
+        .map(|((a, b), _)| cache.get(&sig(*a).pixels_hash, &sig(*b).pixels_hash))
+        .collect();
+    let todo: Vec<usize> = (0..list.len())
+        .filter(|&k| verdicts[k].is_none() && list[k].1.2 != Some(PairKind::ExactBytes))
+        .collect();
+    let total = todo.len();
+    let fresh: Vec<Option<verify::Verdict>> = todo
         .par_iter()
-        .map(|((a, b), (_, _, exact))| {
-            if cancel.load(Ordering::Relaxed) || *exact == Some(PairKind::ExactBytes) {
+        .map(|&k| {
+            if cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            let v = verify::verify(&sig(*a).views, &sig(*b).views, &params.verify);
+            let (a, b) = list[k].0;
+            let v = verify::verify(&sig(a).views, &sig(b).views, &params.verify);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             if d % 64 == 0 || d == total {
                 progress(Stage::Verification, d, total);
@@ -334,6 +346,15 @@ pub fn audit(
             Some(v)
         })
         .collect();
+    for (&k, v) in todo.iter().zip(fresh) {
+        if let Some(v) = v {
+            let (a, b) = list[k].0;
+            cache.put(&sig(a).pixels_hash, &sig(b).pixels_hash, &v);
+            verdicts[k] = Some(v);
+        }
+    }
+    cache.save();
+    counts.insert("verified_now".into(), total);
     if cancel.load(Ordering::Relaxed) {
         return Err("cancelled".into());
     }

@@ -111,6 +111,7 @@ pub fn audit_with(
     let decisions = osteoai::audit::decisions::Decisions::open(dir)?;
     let sig_cache = DiskCache::new(cache_root().join("audit"));
     let feat_cache = osteoai::features::default_cache();
+    let pairs_dir = cache_root().join("audit-pairs");
     let model_ref = engine.map(|e| ModelRef {
         name: e.bundle.name().to_string(),
         backbone: &e.backbone,
@@ -130,6 +131,7 @@ pub fn audit_with(
         model: model_ref,
         signatures: Some(&sig_cache),
         features: Some(&feat_cache),
+        pairs: Some(&pairs_dir),
         decisions: &decisions,
     };
     let bar = StageBar(Mutex::new(None));

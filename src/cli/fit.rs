@@ -38,6 +38,11 @@ pub struct FitArgs {
     /// The positive class of a two-class folder [default: fracture, else the second name].
     #[arg(long)]
     pub positive: Option<String>,
+    /// Count the labels of each image's copies (audit groups) as evidence for label issues
+    /// (assumed label noise; 0 turns it off, leaving confident learning on the out-of-fold
+    /// probabilities alone, as cleanlab does).
+    #[arg(long, default_value_t = 0.1)]
+    pub copy_noise: f64,
     /// Boosting rounds of each LightGBM head.
     #[arg(long, default_value_t = FitParams::default().rounds)]
     pub rounds: u32,
@@ -158,6 +163,7 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         folds: a.folds.max(2),
         seed: a.seed,
         rounds: a.rounds.max(1),
+        copy_noise: (a.copy_noise > 0.0 && a.copy_noise < 1.0).then_some(a.copy_noise),
         ..FitParams::default()
     };
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -196,7 +202,7 @@ pub fn csv(r: &FitReport) -> String {
     for c in &r.classes {
         s.push_str(&format!(",oof_p_{}", csv_field(c)));
     }
-    s.push_str(",fold,uncertain,reason\n");
+    s.push_str(",fold,copies,copies_other_label,uncertain,reason\n");
     for im in &r.images {
         s.push_str(&format!(
             "{},{},{},{:.6},{}",
