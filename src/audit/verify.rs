@@ -652,6 +652,35 @@ mod tests {
         assert!(ransac_affine(&src, &mirror, &VerifyParams::default(), 1).is_none());
     }
 
+    fn views(g: &image::GrayImage) -> Views {
+        let gray = Gray::new(g.width() as usize, g.height() as usize, g.as_raw().clone());
+        crate::audit::signature::views_of(&gray)
+    }
+
+    #[test]
+    fn augmented_copies_are_verified_and_other_drawings_are_not() {
+        use crate::fixtures::audit::{augment, drawing};
+        let original = drawing(7, true, true, 256, 224);
+        let a = views(&original);
+        let p = VerifyParams::default();
+        for (what, copy) in [
+            ("rotated 18 degrees", augment(&original, 18.0, 0.0, 1.0, false, 1.0)),
+            ("rotated -12, sheared", augment(&original, -12.0, 0.2, 1.0, false, 1.0)),
+            ("zoomed (cropped) and darker", augment(&original, 4.0, 0.0, 1.25, false, 0.6)),
+            ("mirrored and brighter", augment(&original, 0.0, 0.0, 1.0, true, 1.5)),
+        ] {
+            let v = verify(&a, &views(&copy), &p);
+            assert!(v.verified, "{what}: {v:?}");
+            assert_eq!(v.mirrored, what.starts_with("mirrored"), "{what}");
+        }
+        // Different drawings, the same marker letter: never a copy.
+        for seed in 8..14 {
+            let other = drawing(seed, true, true, 256, 224);
+            let v = verify(&a, &views(&other), &p);
+            assert!(!v.verified, "drawing {seed}: {v:?}");
+        }
+    }
+
     #[test]
     fn hull_of_a_square() {
         let pts = [
