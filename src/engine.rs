@@ -176,6 +176,9 @@ impl Backbone {
 pub struct Engine {
     pub backbone: Backbone,
     pub bundle: Bundle,
+    /// Backbone features kept by file identity (shared with `train`, `fit` and `audit`); `None`
+    /// computes every time (benchmarks).
+    pub features_cache: Option<crate::cache::DiskCache>,
 }
 
 impl Engine {
@@ -183,21 +186,60 @@ impl Engine {
     pub fn load(dir: &Path, device: Selected) -> Result<Engine, String> {
         let bundle = Bundle::load(dir)?;
         let backbone = Backbone::load(dir, &bundle.manifest, device)?;
-        Ok(Engine { backbone, bundle })
+        Ok(Engine {
+            backbone,
+            bundle,
+            features_cache: None,
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
         &self.bundle.manifest
     }
 
-    /// P(positive) for each path, streamed as `(index, result)` in input order.
+    /// P(positive) for each path, streamed as `(index, result)`: images whose features are in
+    /// the cache first, then the others batch by batch, each in input order.
     pub fn classify_stream(
         &self,
         paths: &[PathBuf],
         cancel: &AtomicBool,
         mut sink: impl FnMut(usize, Result<f64, String>),
     ) -> bool {
-        self.backbone.for_each_batch(paths, cancel, |b| {
+        let dim = self.backbone.feature_dim();
+        let fingerprint = self.backbone.fingerprint;
+        let mut todo: Vec<usize> = Vec::new();
+        let mut keys: Vec<Option<u64>> = vec![None; paths.len()];
+        match &self.features_cache {
+            Some(cache) => {
+                let (mut idx, mut rows) = (Vec::new(), Vec::new());
+                for (i, p) in paths.iter().enumerate() {
+                    keys[i] = crate::cache::file_key(p, fingerprint);
+                    match keys[i].and_then(|k| cache.get_f32(k)).filter(|v| v.len() == dim) {
+                        Some(v) => {
+                            idx.push(i);
+                            rows.extend(v);
+                        }
+                        None => todo.push(i),
+                    }
+                }
+                for (chunk, rows) in idx.chunks(256).zip(rows.chunks(256 * dim)) {
+                    match self.bundle.head.predict(rows) {
+                        Ok(s) => chunk.iter().zip(s).for_each(|(&i, p)| sink(i, Ok(p))),
+                        Err(e) => chunk.iter().for_each(|&i| sink(i, Err(e.clone()))),
+                    }
+                }
+            }
+            None => todo = (0..paths.len()).collect(),
+        }
+        let todo_paths: Vec<PathBuf> = todo.iter().map(|&i| paths[i].clone()).collect();
+        self.backbone.for_each_batch(&todo_paths, cancel, |b| {
+            if let Some(cache) = &self.features_cache {
+                for (row, &j) in b.indices.iter().enumerate() {
+                    if let Some(k) = keys[todo[j]] {
+                        cache.put_f32(k, &b.features[row * dim..(row + 1) * dim]);
+                    }
+                }
+            }
             let scores = self.bundle.head.predict(&b.features);
             let mut out: Vec<(usize, Result<f64, String>)> =
                 b.failed.into_iter().map(|(i, e)| (i, Err(e))).collect();
@@ -206,8 +248,8 @@ impl Engine {
                 Err(e) => out.extend(b.indices.iter().map(|&i| (i, Err(e.clone())))),
             }
             out.sort_by_key(|x| x.0);
-            for (i, r) in out {
-                sink(i, r);
+            for (j, r) in out {
+                sink(todo[j], r);
             }
         })
     }

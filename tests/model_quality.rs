@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{data, osteoai, root, run};
+use common::{data, osteoai, root, run, shared_cache};
 
 #[test]
 fn default_model_reproduces_its_recorded_test_metrics() {
@@ -17,8 +17,7 @@ fn default_model_reproduces_its_recorded_test_metrics() {
     let recorded_auc = recorded["roc_auc"]
         .as_f64()
         .expect("manifest records test roc_auc");
-    let cache = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(osteoai(cache.path())
+    let (code, out, err) = run(osteoai(&shared_cache())
         .args(["eval", "--format", "json", "--device", "cpu"])
         .arg(data.join("test")));
     assert_eq!(code, 0, "{err}");

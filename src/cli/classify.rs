@@ -56,6 +56,7 @@ pub fn score(
     let device = select_device(model.device)?;
     let mut engine = Engine::load(&dir, device)?;
     engine.backbone.batch_size = batch.max(1);
+    engine.features_cache = Some(osteoai::features::default_cache());
     let m = engine.manifest().clone();
     let report = scan_all(paths, &m.classes);
     if report.entries.is_empty() && report.issues.len() == paths.len() && !paths.is_empty() {

@@ -69,7 +69,6 @@ pub enum Grouping {
 /// Everything a fit produced, for the command and for `audit --fit`.
 pub struct FitRun {
     pub report: FitReport,
-    pub spec: ClassSpec,
     pub bundle: PathBuf,
 }
 
@@ -149,11 +148,7 @@ pub fn run_fit(
         .map_err(|e| format!("LightGBM save: {e}"))?;
     osteoai::train::write_bundle(&engine.bundle.dir, &bundle, &manifest, &head)?;
     osteoai::train::atomic_write(&bundle.join("oof.csv"), csv(&report).as_bytes())?;
-    Ok(FitRun {
-        report,
-        spec,
-        bundle,
-    })
+    Ok(FitRun { report, bundle })
 }
 
 pub fn run(a: FitArgs) -> Result<i32, String> {

@@ -86,6 +86,7 @@ fn serve(
             // CPU: batch 8 is as fast as 16 (see README benchmarks) and halves activation memory;
             // a GPU wants larger batches.
             e.backbone.batch_size = if e.backbone.device.is_gpu { 32 } else { 8 };
+            e.features_cache = Some(osteoai::features::default_cache());
             let info = ModelInfo {
                 name: e.bundle.name().to_string(),
                 device: e.backbone.device.description.clone(),

@@ -51,3 +51,12 @@ pub fn data() -> Option<PathBuf> {
         }
     }
 }
+
+/// A cache folder kept between test runs (under the target folder) for the tests on the
+/// reference data: its features are computed once, not once per test. Safe to share: entries
+/// are keyed by file identity and model.
+pub fn shared_cache() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("osteoai-reference-cache");
+    std::fs::create_dir_all(&p).expect("cache folder");
+    p
+}
