@@ -205,6 +205,17 @@ impl Engine {
         cancel: &AtomicBool,
         mut sink: impl FnMut(usize, Result<f64, String>),
     ) -> bool {
+        let k = self.manifest().classes.positive_index().unwrap_or(0);
+        self.classify_probs_stream(paths, cancel, |i, r| sink(i, r.map(|p| p[k])))
+    }
+
+    /// The probability of every class for each path, streamed like `classify_stream`.
+    pub fn classify_probs_stream(
+        &self,
+        paths: &[PathBuf],
+        cancel: &AtomicBool,
+        mut sink: impl FnMut(usize, Result<Vec<f64>, String>),
+    ) -> bool {
         let dim = self.backbone.feature_dim();
         let fingerprint = self.backbone.fingerprint;
         let mut todo: Vec<usize> = Vec::new();
@@ -223,7 +234,7 @@ impl Engine {
                     }
                 }
                 for (chunk, rows) in idx.chunks(256).zip(rows.chunks(256 * dim)) {
-                    match self.bundle.head.predict(rows) {
+                    match self.bundle.head.predict_probs(rows) {
                         Ok(s) => chunk.iter().zip(s).for_each(|(&i, p)| sink(i, Ok(p))),
                         Err(e) => chunk.iter().for_each(|&i| sink(i, Err(e.clone()))),
                     }
@@ -240,8 +251,8 @@ impl Engine {
                     }
                 }
             }
-            let scores = self.bundle.head.predict(&b.features);
-            let mut out: Vec<(usize, Result<f64, String>)> =
+            let scores = self.bundle.head.predict_probs(&b.features);
+            let mut out: Vec<(usize, Result<Vec<f64>, String>)> =
                 b.failed.into_iter().map(|(i, e)| (i, Err(e))).collect();
             match scores {
                 Ok(s) => out.extend(b.indices.iter().copied().zip(s.into_iter().map(Ok))),
@@ -266,6 +277,20 @@ impl Engine {
 /// The class a manifest's threshold predicts for a score.
 pub fn predicted_class(m: &crate::model::Manifest, p: f64) -> &str {
     predicted_class_at(&m.classes, m.threshold, p)
+}
+
+/// The class a model predicts from all class probabilities: two classes by the threshold on
+/// the positive one, more by the largest probability.
+pub fn predicted_of(m: &crate::model::Manifest, probs: &[f64]) -> usize {
+    let pos = m.classes.positive_index().unwrap_or(0);
+    if m.classes.names.len() <= 2 {
+        let p = probs.get(pos).copied().unwrap_or(0.0);
+        let name = predicted_class(m, p);
+        return m.classes.names.iter().position(|n| n == name).unwrap_or(0);
+    }
+    (0..probs.len())
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(b.cmp(&a)))
+        .unwrap_or(0)
 }
 
 /// The positive class at or above `threshold`, else the first other class.

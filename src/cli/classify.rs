@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use clap::{Args, ValueEnum};
-use osteoai::engine::{Engine, predicted_class};
+use osteoai::engine::{Engine, predicted_of};
 use osteoai::labels::Split;
 use osteoai::scan::{ScanIssue, scan_all};
 
@@ -42,6 +42,8 @@ pub struct Row {
     pub split: Option<Split>,
     pub label: Option<String>,
     pub p: Option<f64>,
+    /// Every class's probability (class order).
+    pub probs: Option<Vec<f64>>,
     pub predicted: Option<String>,
     pub error: Option<String>,
 }
@@ -72,6 +74,7 @@ pub fn score(
             split: e.split,
             label: e.label.map(|l| m.classes.names[l].clone()),
             p: None,
+            probs: None,
             predicted: None,
             error: None,
         })
@@ -79,11 +82,13 @@ pub fn score(
     let mut bar = Progress::new("classifying", files.len());
     let never = AtomicBool::new(false);
     let mut done = 0;
-    engine.classify_stream(&files, &never, |i, r| {
+    let pos = m.classes.positive_index().unwrap_or(0);
+    engine.classify_probs_stream(&files, &never, |i, r| {
         match r {
             Ok(p) => {
-                rows[i].p = Some(p);
-                rows[i].predicted = Some(predicted_class(&m, p).to_string());
+                rows[i].p = p.get(pos).copied();
+                rows[i].predicted = Some(m.classes.names[predicted_of(&m, &p)].clone());
+                rows[i].probs = Some(p);
             }
             Err(e) => rows[i].error = Some(e),
         }
@@ -98,6 +103,9 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
     let (engine, rows, issues) = score(&a.paths, &a.model, a.batch)?;
     let positive = engine.manifest().classes.positive.clone();
     let p_col = format!("p_{positive}");
+    // More than two classes (a fitted bundle): every class's probability too.
+    let names = &engine.manifest().classes.names;
+    let extra: Vec<String> = if names.len() > 2 { names.clone() } else { Vec::new() };
     let text = match a.format {
         Format::Table => {
             let cells: Vec<Vec<String>> = rows
@@ -119,10 +127,14 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
             )
         }
         Format::Csv => {
-            let mut s = format!("path,split,label,{p_col},predicted,error\n");
+            let mut s = format!("path,split,label,{p_col},predicted,error");
+            for c in &extra {
+                s.push_str(&format!(",p_{}", csv_field(c)));
+            }
+            s.push('\n');
             for r in &rows {
                 s.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{}",
                     csv_field(&r.path.display().to_string()),
                     r.split.map(|s| s.to_string()).unwrap_or_default(),
                     csv_field(r.label.as_deref().unwrap_or("")),
@@ -130,13 +142,18 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
                     csv_field(r.predicted.as_deref().unwrap_or("")),
                     csv_field(r.error.as_deref().unwrap_or(""))
                 ));
+                for k in 0..extra.len() {
+                    let p = r.probs.as_ref().and_then(|p| p.get(k));
+                    s.push_str(&format!(",{}", p.map(|p| format!("{p:.6}")).unwrap_or_default()));
+                }
+                s.push('\n');
             }
             s
         }
         Format::Jsonl => {
             let mut s = String::new();
             for r in &rows {
-                let v = serde_json::json!({
+                let mut v = serde_json::json!({
                     "path": r.path.display().to_string(),
                     "split": r.split,
                     "label": r.label,
@@ -144,6 +161,9 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
                     "predicted": r.predicted,
                     "error": r.error,
                 });
+                if !extra.is_empty() {
+                    v["probabilities"] = serde_json::json!(r.probs);
+                }
                 s.push_str(&v.to_string());
                 s.push('\n');
             }

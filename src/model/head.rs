@@ -134,6 +134,13 @@ impl Head {
 
     /// P(positive) for each row of `rows` (row-major, `num_features` values a row).
     pub fn predict(&self, rows: &[f32]) -> Result<Vec<f64>, String> {
+        let k = self.positive;
+        Ok(self.predict_probs(rows)?.into_iter().map(|p| p[k]).collect())
+    }
+
+    /// The probability of every class for each row, in class order (a binary head of the
+    /// positive class gives the other class 1 - p).
+    pub fn predict_probs(&self, rows: &[f32]) -> Result<Vec<Vec<f64>>, String> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -155,11 +162,15 @@ impl Head {
             .recv()
             .map_err(|_| "head thread has stopped".to_string())??;
         Ok(match self.output {
-            HeadOutput::Binary => raw,
-            HeadOutput::Multiclass => raw
-                .chunks(self.num_classes)
-                .map(|r| r[self.positive])
+            HeadOutput::Binary => raw
+                .into_iter()
+                .map(|p| {
+                    let mut v = vec![1.0 - p; 2];
+                    v[self.positive.min(1)] = p;
+                    v
+                })
                 .collect(),
+            HeadOutput::Multiclass => raw.chunks(self.num_classes).map(|r| r.to_vec()).collect(),
         })
     }
 }
