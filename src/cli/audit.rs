@@ -40,6 +40,10 @@ pub struct AuditArgs {
     /// Rows of each finding kind in the table (all of them in csv and json).
     #[arg(long, default_value_t = 10)]
     pub show: usize,
+    /// Also fit a head to the folder's own labels (grouped 5-fold cross-validation) and report
+    /// the likely label errors (kind `label_issue`); the bundle goes to DIR/.osteoai/models/fit.
+    #[arg(long)]
+    pub fit: bool,
     /// Write every candidate pair examined, with its verification, to this CSV (for tuning).
     #[arg(long, value_name = "FILE", hide = true)]
     pub dump_candidates: Option<PathBuf>,
@@ -147,11 +151,57 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
         keep_examined: a.dump_candidates.is_some(),
         ..AuditParams::default()
     };
-    let report = run_audit(&a.dir, &a.model, a.no_model, &params)?;
+    if a.fit && a.no_model {
+        return Err("--fit needs the model's features (drop --no-model)".into());
+    }
+    let (report, fitted) = if a.fit {
+        let device = select_device(a.model.device)?;
+        let engine = Engine::load(&model_dir(&a.model.model), device)?;
+        let report = audit_with(&a.dir, Some(&engine), &engine.manifest().classes, &params)?;
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let run = super::fit::run_fit(
+            &a.dir,
+            &engine,
+            &osteoai::fit::FitParams::default(),
+            super::fit::Grouping::Audit,
+            None,
+            None,
+            &command,
+            Some(&report),
+        )?;
+        (report, Some(run))
+    } else {
+        (run_audit(&a.dir, &a.model, a.no_model, &params)?, None)
+    };
+    let issues = fitted.as_ref().map(|f| label_issues(&f.report));
     let text = match a.format {
-        AuditFormat::Table => summary(&report, a.show),
-        AuditFormat::Json => json(&report)?,
-        AuditFormat::Csv => csv(&report),
+        AuditFormat::Table => {
+            let mut t = summary(&report, a.show);
+            if let Some(f) = &fitted {
+                t.push_str(&format!("\nlabel issues ({})\n", label_issue_note(&f.report)));
+                t.push_str(&super::fit::summary(f, &a.dir, a.show));
+            }
+            t
+        }
+        AuditFormat::Json => {
+            let mut v: serde_json::Value = serde_json::from_str(&json(&report)?).map_err(|e| e.to_string())?;
+            if let Some(i) = &issues {
+                v["label_issues"] = serde_json::to_value(i).map_err(|e| e.to_string())?;
+            }
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n"
+        }
+        AuditFormat::Csv => {
+            let mut t = csv(&report);
+            for i in issues.iter().flatten() {
+                t.push_str(&format!(
+                    "label_issue,{},,{:.4},{}\n",
+                    csv_field(&i.path),
+                    i.issue_score,
+                    csv_field(&format!("labelled {}, suggested {}: {}", i.label, i.suggested, i.reason))
+                ));
+            }
+            t
+        }
     };
     emit(None, &text)?;
     if let Some(path) = &a.dump_candidates {
@@ -210,6 +260,40 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// One likely label error (from `audit --fit`).
+#[derive(serde::Serialize)]
+pub struct LabelIssue {
+    pub path: String,
+    pub label: String,
+    pub suggested: String,
+    pub issue_score: f64,
+    pub reason: String,
+}
+
+fn label_issues(f: &osteoai::fit::FitReport) -> Vec<LabelIssue> {
+    f.ranked_issues()
+        .into_iter()
+        .map(|i| {
+            let im = &f.images[i];
+            LabelIssue {
+                path: im.path.display().to_string(),
+                label: f.classes[im.label].clone(),
+                suggested: f.classes[im.verdict.suggested].clone(),
+                issue_score: im.verdict.issue_score,
+                reason: im.verdict.reason.clone(),
+            }
+        })
+        .collect()
+}
+
+fn label_issue_note(f: &osteoai::fit::FitReport) -> String {
+    format!(
+        "{} flagged; out-of-fold ROC AUC {}",
+        f.ranked_issues().len(),
+        opt(f.oof.roc_auc)
+    )
 }
 
 fn json(r: &Report) -> Result<String, String> {

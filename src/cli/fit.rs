@@ -81,6 +81,7 @@ pub fn run_fit(
     positive: Option<&str>,
     out: Option<&Path>,
     command: &str,
+    audited: Option<&osteoai::audit::report::Report>,
 ) -> Result<FitRun, String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a folder", dir.display()));
@@ -92,20 +93,21 @@ pub fn run_fit(
         .collect();
     let spec = discover_classes(dir, &files, positive)?;
     let known = ClassSpec::fracture_default();
-    let groups: std::collections::HashMap<PathBuf, usize> = match grouping {
-        Grouping::None => Default::default(),
-        Grouping::Audit => {
-            let r = super::audit::audit_with(
-                dir,
-                Some(engine),
-                &engine.manifest().classes,
-                &AuditParams::default(),
-            )?;
-            r.images
-                .iter()
-                .filter_map(|im| im.group.map(|g| (PathBuf::from(&im.path), g)))
-                .collect()
-        }
+    let groups_of = |r: &osteoai::audit::report::Report| -> std::collections::HashMap<PathBuf, usize> {
+        r.images
+            .iter()
+            .filter_map(|im| im.group.map(|g| (PathBuf::from(&im.path), g)))
+            .collect()
+    };
+    let groups = match (grouping, audited) {
+        (Grouping::None, _) => Default::default(),
+        (Grouping::Audit, Some(r)) => groups_of(r),
+        (Grouping::Audit, None) => groups_of(&super::audit::audit_with(
+            dir,
+            Some(engine),
+            &engine.manifest().classes,
+            &AuditParams::default(),
+        )?),
     };
     let samples: Vec<Sample> = files
         .iter()
@@ -170,6 +172,7 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         a.positive.as_deref(),
         a.out.as_deref(),
         &command,
+        None,
     )?;
     let text = match a.format {
         FitFormat::Table => summary(&run, &a.dir, a.show),

@@ -169,8 +169,8 @@ pub fn find(probs: &[Vec<f64>], labels: &[usize], names: &[String]) -> Issues {
             let reason = if is_issue {
                 let (r, of, t) = rank_in_cell[i].expect("flagged images have a cell");
                 format!(
-                    "P({}) {:.3} >= its threshold {:.3}; rank {r} of the {of} estimated {} -> {} label errors",
-                    names[t], p[t], thresholds[t], names[l], names[t]
+                    "P({}) {:.3} vs P({}) {:.3}: margin rank {r} of the {of} estimated {} -> {} label errors",
+                    names[t], p[t], names[l], p[l], names[l], names[t]
                 )
             } else if agrees {
                 format!("the prediction agrees with the label (P {:.3})", p[l])
