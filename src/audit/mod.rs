@@ -112,6 +112,45 @@ pub struct AuditInput<'a> {
     pub decisions: &'a Decisions,
 }
 
+/// Audits the scanned `entries` of `dir` with the default caches (signatures, features,
+/// verifications under the user's cache folder) and the decisions in `dir/.osteoai/audit.json`.
+/// With an engine, its backbone gives the embeddings and its head the inflation figures.
+pub fn audit_folder(
+    dir: &Path,
+    entries: &[Entry],
+    scan_issues: Vec<(String, String)>,
+    engine: Option<&crate::engine::Engine>,
+    classes: &ClassSpec,
+    params: &AuditParams,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(Stage, usize, usize) + Sync),
+) -> Result<Report, String> {
+    let decisions = decisions::Decisions::open(dir)?;
+    let root = crate::cache::cache_root();
+    let signatures = DiskCache::new(root.join("audit"));
+    let features = crate::features::default_cache();
+    let pairs = root.join("audit-pairs");
+    let model = engine.map(|e| ModelRef {
+        name: e.bundle.name().to_string(),
+        backbone: &e.backbone,
+        head: Some(&e.bundle.head),
+        threshold: e.manifest().threshold,
+        positive: e.manifest().classes.positive_index().unwrap_or(0),
+    });
+    let input = AuditInput {
+        root: dir,
+        entries,
+        scan_issues,
+        classes,
+        model,
+        signatures: Some(&signatures),
+        features: Some(&features),
+        pairs: Some(&pairs),
+        decisions: &decisions,
+    };
+    audit(&input, params, cancel, progress)
+}
+
 /// Runs the audit. `Err` only when cancelled.
 pub fn audit(
     input: &AuditInput,

@@ -300,7 +300,9 @@ impl Report {
                         " (same group, not a direct pair)"
                     }
                 ),
-                pair: None,
+                pair: self.pairs.iter().position(|p| {
+                    p.counts() && (p.a, p.b) == (l.image.min(l.other), l.image.max(l.other))
+                }),
                 image: Some(l.image),
             });
         }
@@ -337,6 +339,14 @@ impl Report {
             });
         }
         out
+    }
+
+    /// Group of copies of each image that has one, by path.
+    pub fn groups_by_path(&self) -> std::collections::HashMap<std::path::PathBuf, usize> {
+        self.images
+            .iter()
+            .filter_map(|im| im.group.map(|g| (std::path::PathBuf::from(&im.path), g)))
+            .collect()
     }
 
     /// Worst leaked share over the held-out splits (0 when none).

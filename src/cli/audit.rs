@@ -7,8 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, ValueEnum};
 use osteoai::audit::report::Report;
-use osteoai::audit::{AuditInput, AuditParams, ModelRef, Stage, audit};
-use osteoai::cache::{DiskCache, cache_root};
+use osteoai::audit::{AuditParams, Stage, audit_folder};
 use osteoai::engine::Engine;
 use osteoai::labels::ClassSpec;
 use osteoai::model::Bundle;
@@ -104,7 +103,7 @@ pub fn run_audit(
     audit_with(dir, engine.as_ref(), &classes, params)
 }
 
-/// Audits `dir` with a loaded model (or none), labels read with `classes`.
+/// Audits `dir` with a loaded model (or none), labels read with `classes`, progress on stderr.
 pub fn audit_with(
     dir: &Path,
     engine: Option<&Engine>,
@@ -112,35 +111,16 @@ pub fn audit_with(
     params: &AuditParams,
 ) -> Result<Report, String> {
     let scan = osteoai::scan::scan(dir, classes);
-    let decisions = osteoai::audit::decisions::Decisions::open(dir)?;
-    let sig_cache = DiskCache::new(cache_root().join("audit"));
-    let feat_cache = osteoai::features::default_cache();
-    let pairs_dir = cache_root().join("audit-pairs");
-    let model_ref = engine.map(|e| ModelRef {
-        name: e.bundle.name().to_string(),
-        backbone: &e.backbone,
-        head: Some(&e.bundle.head),
-        threshold: e.manifest().threshold,
-        positive: e.manifest().classes.positive_index().unwrap_or(0),
-    });
-    let input = AuditInput {
-        root: dir,
-        entries: &scan.entries,
-        scan_issues: scan
-            .issues
-            .iter()
-            .map(|i| (i.path.display().to_string(), i.message.clone()))
-            .collect(),
-        classes,
-        model: model_ref,
-        signatures: Some(&sig_cache),
-        features: Some(&feat_cache),
-        pairs: Some(&pairs_dir),
-        decisions: &decisions,
-    };
+    let issues = scan
+        .issues
+        .iter()
+        .map(|i| (i.path.display().to_string(), i.message.clone()))
+        .collect();
     let bar = StageBar(Mutex::new(None));
     let never = AtomicBool::new(false);
-    let r = audit(&input, params, &never, &|s, d, t| bar.update(s, d, t));
+    let r = audit_folder(dir, &scan.entries, issues, engine, classes, params, &never, &|s, d, t| {
+        bar.update(s, d, t)
+    });
     bar.finish();
     r
 }

@@ -8,10 +8,10 @@ use std::sync::atomic::AtomicBool;
 use clap::{Args, ValueEnum};
 use osteoai::audit::AuditParams;
 use osteoai::engine::Engine;
-use osteoai::fit::{FitParams, FitReport, Sample, discover_classes, fit, manifest_for};
-use osteoai::labels::ClassSpec;
+use osteoai::fit::folder::{FitRun, fit_folder};
+use osteoai::fit::{FitParams, FitReport};
 
-use super::output::{csv_field, emit, opt, table};
+use super::output::{emit, opt, table};
 use super::progress::Progress;
 use super::{ModelArgs, model_dir, select_device};
 
@@ -66,13 +66,8 @@ pub enum Grouping {
     None,
 }
 
-/// Everything a fit produced, for the command and for `audit --fit`.
-pub struct FitRun {
-    pub report: FitReport,
-    pub bundle: PathBuf,
-}
-
-/// Scans, groups (optionally through the audit), fits and saves the bundle.
+/// Groups (optionally through the audit), fits and saves the bundle, with a progress line.
+#[allow(clippy::too_many_arguments)]
 pub fn run_fit(
     dir: &Path,
     engine: &Engine,
@@ -91,66 +86,27 @@ pub fn run_fit(
         .into_iter()
         .map(|e| e.path)
         .collect();
-    let spec = discover_classes(dir, &files, positive)?;
-    let known = ClassSpec::fracture_default();
-    let groups_of = |r: &osteoai::audit::report::Report| -> std::collections::HashMap<PathBuf, usize> {
-        r.images
-            .iter()
-            .filter_map(|im| im.group.map(|g| (PathBuf::from(&im.path), g)))
-            .collect()
-    };
+    // Fail early (before a long audit) on a folder without two classes.
+    osteoai::fit::discover_classes(dir, &files, positive)?;
     let groups = match (grouping, audited) {
         (Grouping::None, _) => Default::default(),
-        (Grouping::Audit, Some(r)) => groups_of(r),
-        (Grouping::Audit, None) => groups_of(&super::audit::audit_with(
+        (Grouping::Audit, Some(r)) => r.groups_by_path(),
+        (Grouping::Audit, None) => super::audit::audit_with(
             dir,
             Some(engine),
             &engine.manifest().classes,
             &AuditParams::default(),
-        )?),
+        )?
+        .groups_by_path(),
     };
-    let samples: Vec<Sample> = files
-        .iter()
-        .filter_map(|f| {
-            let c = osteoai::fit::class_folder(dir, f, &known)?;
-            Some(Sample {
-                path: f.clone(),
-                label: spec.names.iter().position(|n| *n == c)?,
-                group: groups.get(f).copied(),
-            })
-        })
-        .collect();
-    let mut bar = Progress::new("features", samples.len());
+    let mut bar = Progress::new("features", files.len());
     let never = AtomicBool::new(false);
-    let cache = osteoai::features::default_cache();
-    let positive = spec.positive_index().unwrap_or(0);
-    let (report, booster) = fit(
-        &samples,
-        &spec.names,
-        positive,
-        &engine.backbone,
-        Some(&cache),
-        params,
-        &never,
-        |d, t| {
-            bar.total_is(t);
-            bar.set(d)
-        },
-    )?;
+    let run = fit_folder(dir, &files, engine, params, &groups, positive, out, command, &never, |d, t| {
+        bar.total_is(t);
+        bar.set(d)
+    })?;
     bar.finish();
-    let bundle = out.map(Path::to_path_buf).unwrap_or_else(|| {
-        dir.join(osteoai::journal::SIDECAR)
-            .join("models")
-            .join("fit")
-    });
-    let manifest = manifest_for(engine.manifest(), &report, dir, command, &spec);
-    manifest.validate()?;
-    let head = booster
-        .save_string()
-        .map_err(|e| format!("LightGBM save: {e}"))?;
-    osteoai::train::write_bundle(&engine.bundle.dir, &bundle, &manifest, &head)?;
-    osteoai::train::atomic_write(&bundle.join("oof.csv"), csv(&report).as_bytes())?;
-    Ok(FitRun { report, bundle })
+    Ok(run)
 }
 
 pub fn run(a: FitArgs) -> Result<i32, String> {
@@ -193,34 +149,9 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
     Ok(0)
 }
 
-/// One row per image: path, label, suggested, issue_score, is_issue, oof_p_<class>..., fold,
-/// uncertain, reason.
+/// One row per image (see `osteoai::fit::folder::oof_csv`).
 pub fn csv(r: &FitReport) -> String {
-    let mut s = String::from("path,label,suggested,issue_score,is_issue");
-    for c in &r.classes {
-        s.push_str(&format!(",oof_p_{}", csv_field(c)));
-    }
-    s.push_str(",fold,copies,copies_other_label,uncertain,reason\n");
-    for im in &r.images {
-        s.push_str(&format!(
-            "{},{},{},{:.6},{}",
-            csv_field(&im.path.display().to_string()),
-            csv_field(&r.classes[im.label]),
-            csv_field(&r.classes[im.verdict.suggested]),
-            im.verdict.issue_score,
-            im.verdict.is_issue
-        ));
-        for p in &im.oof {
-            s.push_str(&format!(",{p:.6}"));
-        }
-        s.push_str(&format!(
-            ",{},{},{}\n",
-            im.fold,
-            im.uncertain,
-            csv_field(&im.verdict.reason)
-        ));
-    }
-    s
+    osteoai::fit::folder::oof_csv(r)
 }
 
 fn spread(m: Option<(f64, f64)>) -> String {

@@ -7,6 +7,7 @@
 //! model bundle that every command loads. Two classes or more.
 
 pub mod confident;
+pub mod folder;
 pub mod folds;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,9 @@ use osteoai::marks::{Mark, Marks};
 use osteoai::metrics::{Confusion, Metrics};
 use osteoai::scan::Entry;
 
-use super::review::{CellKind, Filter, Item, View, cell_of, matrix, visible};
+use super::audit_view::AuditState;
+use super::fit_view::{FitInfo, Source};
+use super::review::{CellKind, Filter, Item, Tags, View, cell_of, matrix, visible};
 
 /// What the runtime must do after a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,31 @@ pub enum Effect {
         replace: bool,
     },
     Cancel,
+    /// Audit the folder (job `run`).
+    Audit {
+        run: u64,
+        root: PathBuf,
+        entries: Vec<Entry>,
+        classes: ClassSpec,
+    },
+    /// Fit the folder's own labels (job `run`), folds grouped by the audit's groups.
+    Fit {
+        run: u64,
+        root: PathBuf,
+        files: Vec<PathBuf>,
+        groups: std::collections::HashMap<PathBuf, usize>,
+    },
+}
+
+/// An audit or fit running on the worker.
+#[derive(Debug, Clone)]
+pub struct BgJob {
+    pub kind: &'static str,
+    pub run: u64,
+    pub stage: String,
+    pub done: usize,
+    pub total: usize,
+    pub started: Instant,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +77,8 @@ pub enum Layout {
     List,
     Grid,
     Roc,
+    /// The audit's findings, a pair side by side.
+    Audit,
 }
 
 /// The model as the dashboard shows it (filled in once the engine has loaded).
@@ -96,8 +125,19 @@ pub struct App {
     pub status: Option<String>,
     pub grid_columns: usize,
     pub page: usize,
+    /// The model's classes (`classes` is the fit's in the out-of-fold view).
+    pub model_classes: ClassSpec,
+    pub audit: Option<AuditState>,
+    pub fit: Option<FitInfo>,
+    pub source: Source,
+    /// The audit or fit in progress.
+    pub bg: Option<BgJob>,
+    /// Counter of audit and fit jobs (stale results are dropped).
+    pub bg_run: u64,
+    /// Fit once the audit that `O` started has finished.
+    pub pending_fit: bool,
     journal: Option<Journal>,
-    marks: Marks,
+    pub(super) marks: Marks,
     dirty: bool,
 }
 
@@ -116,6 +156,13 @@ impl App {
             journal: None,
             marks,
             root,
+            model_classes: classes.clone(),
+            audit: None,
+            fit: None,
+            source: Source::Model,
+            bg: None,
+            bg_run: 0,
+            pending_fit: false,
             classes,
             positive,
             items: Vec::new(),
@@ -153,6 +200,9 @@ impl App {
                 score: None,
                 error: None,
                 mark,
+                model_score: None,
+                tags: Tags::default(),
+                oof: None,
             });
         }
         self.dirty = true;
@@ -177,13 +227,20 @@ impl App {
         if item.path != path {
             return false;
         }
+        let shown = self.source == Source::Model;
         match result {
             Ok(p) => {
-                item.score = Some(p);
+                item.model_score = Some(p);
+                if shown {
+                    item.score = Some(p);
+                }
                 item.error = None;
             }
             Err(e) => {
-                item.score = None;
+                item.model_score = None;
+                if shown {
+                    item.score = None;
+                }
                 item.error = Some(e);
             }
         }
@@ -201,9 +258,12 @@ impl App {
     pub fn apply_cached(&mut self, index: usize, path: &Path, p: f64) {
         if let Some(item) = self.items.get_mut(index)
             && item.path == path
-            && item.score.is_none()
+            && item.model_score.is_none()
         {
-            item.score = Some(p);
+            item.model_score = Some(p);
+            if self.source == Source::Model {
+                item.score = Some(p);
+            }
             self.dirty = true;
         }
     }
@@ -341,12 +401,30 @@ impl App {
                 vec![]
             }
             Mode::Matrix { row, col } => {
+                let last = if self.view.multiclass { self.classes.names.len() - 1 } else { 1 };
                 match key.code {
                     KeyCode::Esc | KeyCode::Char('m') => self.mode = Mode::Normal,
-                    KeyCode::Up | KeyCode::Char('k') => self.mode = Mode::Matrix { row: 0, col },
-                    KeyCode::Down | KeyCode::Char('j') => self.mode = Mode::Matrix { row: 1, col },
-                    KeyCode::Left | KeyCode::Char('h') => self.mode = Mode::Matrix { row, col: 0 },
-                    KeyCode::Right | KeyCode::Char('l') => self.mode = Mode::Matrix { row, col: 1 },
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.mode = Mode::Matrix { row: row.saturating_sub(1), col }
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.mode = Mode::Matrix { row: (row + 1).min(last), col }
+                    }
+                    KeyCode::Left | KeyCode::Char('h') => {
+                        self.mode = Mode::Matrix { row, col: col.saturating_sub(1) }
+                    }
+                    KeyCode::Right | KeyCode::Char('l') => {
+                        self.mode = Mode::Matrix { row, col: (col + 1).min(last) }
+                    }
+                    KeyCode::Enter if self.view.multiclass => {
+                        self.view.cell_n = Some((row, col));
+                        self.view.filter = Filter::All;
+                        self.mode = Mode::Normal;
+                        self.selected = 0;
+                        self.dirty = true;
+                        let n = &self.classes.names;
+                        self.say(format!("showing label {} predicted {} (C: clear)", n[row], n[col]));
+                    }
                     KeyCode::Enter => {
                         let cell = CellKind::at(row, col);
                         self.view.cell = Some(cell);
@@ -369,6 +447,7 @@ impl App {
                 }
                 vec![]
             }
+            Mode::Normal if self.layout == Layout::Audit => self.on_audit_key(key),
             Mode::Normal => self.on_normal_key(key),
         };
         self.refresh();
@@ -424,6 +503,13 @@ impl App {
                     .collect();
                 return self.start_job(all);
             }
+            KeyCode::Esc if self.bg.is_some() => {
+                self.cancel_bg();
+                return vec![Effect::Cancel];
+            }
+            KeyCode::Char('A') => return self.open_audit(),
+            KeyCode::Char('O') => return self.start_fit(),
+            KeyCode::Char('o') => self.toggle_source(),
             KeyCode::Esc => {
                 if self.job.is_some() {
                     self.run += 1; // results still in flight are now stale
@@ -510,30 +596,132 @@ impl App {
             }
             KeyCode::Char('C') => {
                 self.view.cell = None;
+                self.view.cell_n = None;
                 self.dirty = true;
             }
             KeyCode::Char('v') | KeyCode::Tab => {
                 self.layout = match self.layout {
                     Layout::List => Layout::Grid,
-                    Layout::Grid => Layout::Roc,
-                    Layout::Roc => Layout::List,
+                    Layout::Grid if !self.view.multiclass => Layout::Roc,
+                    _ => Layout::List,
                 }
             }
             KeyCode::Char(' ') => self.toggle_mark(|m| m.reviewed = !m.reviewed),
             KeyCode::Char('x') => self.toggle_mark(|m| m.flagged = !m.flagged),
             KeyCode::Char('R') => {
                 if let Some(i) = self.selected_index() {
-                    let current = self.items[i].label;
-                    let target = match current {
-                        Some(c) => (c + 1) % self.classes.names.len(),
-                        None => self.positive,
-                    };
-                    self.mode = Mode::ConfirmRelabel { index: i, target };
+                    self.begin_relabel(i);
                 }
             }
             KeyCode::Char('u') => self.undo(),
             KeyCode::Char('E') => self.export(),
             _ => {}
+        }
+        vec![]
+    }
+
+    /// Asks to move image `i` into another class folder: the fit's suggestion in the out-of-fold
+    /// view, else the next class.
+    pub fn begin_relabel(&mut self, i: usize) {
+        let current = self.items[i].label;
+        let suggested = self.items[i]
+            .oof
+            .as_ref()
+            .filter(|_| self.source == Source::OutOfFold)
+            .map(|o| o.suggested)
+            .filter(|s| Some(*s) != current);
+        let target = match (suggested, current) {
+            (Some(s), _) => s,
+            (None, Some(c)) => (c + 1) % self.classes.names.len(),
+            (None, None) => self.positive,
+        };
+        self.mode = Mode::ConfirmRelabel { index: i, target };
+    }
+
+    /// Starts an audit of the folder on the worker.
+    pub fn start_audit(&mut self) -> Vec<Effect> {
+        if self.model.is_none() {
+            self.say(match &self.model_error {
+                Some(e) => format!("no model (its backbone gives the embeddings): {e}"),
+                None => "the model is still loading".into(),
+            });
+            return vec![];
+        }
+        if self.bg.is_some() {
+            self.say("a job is running (Esc cancels it)");
+            return vec![];
+        }
+        let classes = self.model_classes.clone();
+        let entries: Vec<Entry> = self
+            .items
+            .iter()
+            .map(|it| Entry {
+                path: it.path.clone(),
+                label: classes.label_of(&self.root, &it.path),
+                split: it.split,
+            })
+            .collect();
+        self.begin_job("audit");
+        vec![Effect::Audit {
+            run: self.bg_run,
+            root: self.root.clone(),
+            entries,
+            classes,
+        }]
+    }
+
+    pub(super) fn begin_job(&mut self, kind: &'static str) {
+        self.bg_run += 1;
+        self.bg = Some(BgJob {
+            kind,
+            run: self.bg_run,
+            stage: "starting".into(),
+            done: 0,
+            total: 0,
+            started: Instant::now(),
+        });
+    }
+
+    fn cancel_bg(&mut self) {
+        if let Some(b) = self.bg.take() {
+            self.say(format!("{} cancelled", b.kind));
+        }
+        self.bg_run += 1;
+        self.pending_fit = false;
+    }
+
+    pub fn job_progress(&mut self, run: u64, stage: String, done: usize, total: usize) {
+        if let Some(b) = self.bg.as_mut().filter(|b| b.run == run) {
+            b.stage = stage;
+            b.done = done;
+            b.total = total;
+        }
+    }
+
+    /// A finished audit: the Audit view gets it, the items their tags; a fit waiting for it starts.
+    pub fn audit_done(
+        &mut self,
+        run: u64,
+        result: Result<Box<osteoai::audit::report::Report>, String>,
+    ) -> Vec<Effect> {
+        if self.bg.as_ref().is_none_or(|b| b.run != run) {
+            return vec![];
+        }
+        self.bg = None;
+        match result.and_then(|r| AuditState::new(*r, &self.root)) {
+            Ok(a) => {
+                let n = a.findings.len();
+                self.audit = Some(a);
+                self.apply_audit_tags();
+                self.say(format!("audit done: {n} findings"));
+                if self.pending_fit {
+                    return self.start_fit();
+                }
+            }
+            Err(e) => {
+                self.pending_fit = false;
+                self.say(format!("audit failed: {e}"));
+            }
         }
         vec![]
     }
@@ -574,6 +762,9 @@ impl App {
                 item.path = m.to.clone();
                 item.name = name_of(&root, &m.to);
                 item.label = Some(target);
+                if let (Some(o), Source::OutOfFold) = (item.oof.as_mut(), self.source) {
+                    o.label = target;
+                }
                 self.dirty = true;
                 self.say(format!("moved to {} (u: undo)", name_of(&root, &m.to)));
             }
@@ -581,7 +772,7 @@ impl App {
         }
     }
 
-    fn undo(&mut self) {
+    pub fn undo(&mut self) {
         let root = self.root.clone();
         match self.journal().and_then(|j| j.undo_last()) {
             Ok(Some(m)) => {
@@ -590,6 +781,9 @@ impl App {
                     item.path = m.from.clone();
                     item.name = name_of(&root, &m.from);
                     item.label = self.classes.label_of(&root, &m.from);
+                    if let (Some(o), Some(l), Source::OutOfFold) = (item.oof.as_mut(), item.label, self.source) {
+                        o.label = l;
+                    }
                 }
                 self.dirty = true;
                 self.say(format!("restored {}", name_of(&root, &m.from)));
@@ -660,11 +854,18 @@ impl App {
             Mode::Matrix { .. } => "←↑↓→ cell · Enter show its images · Esc back",
             Mode::ConfirmRelabel { .. } => "y move the file · any other key cancels",
             Mode::Help => "any key closes help",
+            Mode::Normal if self.bg.is_some() => "Esc cancel the job · j/k move · ? help",
+            Mode::Normal if self.layout == Layout::Audit => {
+                "Tab kind · j/k walk · y copies · n not copies · 1/2 side · R relabel · A back · ? help"
+            }
             Mode::Normal if self.job.is_some() => {
                 "Esc cancel · j/k move · +/- threshold · f filter · ? help"
             }
+            Mode::Normal if self.fit.is_some() => {
+                "o model/out-of-fold · f filter · s sort · R relabel · u undo · A audit · ? help · q quit"
+            }
             Mode::Normal => {
-                "a classify all · c this · m matrix · f filter · v view · R relabel · u undo · ? help · q quit"
+                "a classify all · c this · m matrix · f filter · A audit · O fit · R relabel · ? help · q quit"
             }
         }
     }

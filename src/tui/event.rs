@@ -35,5 +35,20 @@ pub enum Event {
     JobDone {
         run: u64,
     },
+    /// Progress of the audit or fit job `run`.
+    JobProgress {
+        run: u64,
+        stage: String,
+        done: usize,
+        total: usize,
+    },
+    AuditDone {
+        run: u64,
+        result: Result<Box<osteoai::audit::report::Report>, String>,
+    },
+    FitDone {
+        run: u64,
+        result: Result<Box<osteoai::fit::folder::FitRun>, String>,
+    },
     Image(ImgKey, ImgEntry),
 }

@@ -4,9 +4,13 @@
 //! and on panic (ratatui's init installs the hook).
 
 pub mod app;
+pub mod audit_ui;
+pub mod audit_view;
 pub mod bench;
 pub mod event;
+pub mod fit_view;
 pub mod images;
+pub mod matrix_ui;
 pub mod review;
 pub mod theme;
 pub mod ui;
@@ -159,6 +163,18 @@ fn handle(
         }
         Event::Cached { index, path, p } => app.apply_cached(index, &path, p),
         Event::JobDone { run } => app.job_finished(run),
+        Event::JobProgress {
+            run,
+            stage,
+            done,
+            total,
+        } => app.job_progress(run, stage, done, total),
+        Event::AuditDone { run, result } => {
+            for e in app.audit_done(run, result) {
+                worker.apply(&e);
+            }
+        }
+        Event::FitDone { run, result } => app.fit_done(run, result),
         Event::Image(key, entry) => images.insert(key, entry),
     }
     false

@@ -7,7 +7,9 @@ use osteoai::labels::Split;
 use osteoai::marks::Mark;
 use osteoai::metrics::{Confusion, Metrics};
 
-/// One image in the dashboard.
+/// One image in the dashboard. `label` and `score` are what the list and the matrix show: the
+/// model's (`model_score`, labels of the model's classes) or, after a fit, the out-of-fold ones
+/// (`oof`, labels of the folder's classes).
 #[derive(Clone, Debug)]
 pub struct Item {
     pub path: PathBuf,
@@ -18,6 +20,32 @@ pub struct Item {
     pub score: Option<f64>,
     pub error: Option<String>,
     pub mark: Mark,
+    /// The loaded model's P(positive).
+    pub model_score: Option<f64>,
+    /// What the last audit found about this image.
+    pub tags: Tags,
+    /// Out-of-fold outcome of the last fit.
+    pub oof: Option<Oof>,
+}
+
+/// Audit findings on one image (for the main list's filters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tags {
+    pub leaked: bool,
+    pub duplicate: bool,
+    pub conflict: bool,
+    pub quality: bool,
+}
+
+/// One image's out-of-fold result (classes of the fit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Oof {
+    pub label: usize,
+    pub probs: Vec<f64>,
+    pub suggested: usize,
+    pub issue_score: f64,
+    pub is_issue: bool,
+    pub reason: String,
 }
 
 /// A cell of the confusion matrix (positive = the model's positive class).
@@ -65,12 +93,22 @@ pub enum Filter {
     /// Files that could not be read.
     Failed,
     Unscored,
+    /// Audit: held-out images with a copy in an earlier split.
+    Leaked,
+    /// Audit: images with an exact or verified copy anywhere.
+    Duplicate,
+    /// Audit: copies that carry another label.
+    Conflict,
+    /// Audit: any quality flag.
+    Quality,
+    /// Fit: flagged as a likely label error.
+    LabelIssues,
 }
 
 pub const UNCERTAIN_BAND: f64 = 0.1;
 
 impl Filter {
-    pub const CYCLE: [Filter; 9] = [
+    pub const CYCLE: [Filter; 14] = [
         Filter::All,
         Filter::Errors,
         Filter::FalsePositives,
@@ -80,6 +118,11 @@ impl Filter {
         Filter::Flagged,
         Filter::Failed,
         Filter::Unscored,
+        Filter::Leaked,
+        Filter::Duplicate,
+        Filter::Conflict,
+        Filter::Quality,
+        Filter::LabelIssues,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +136,11 @@ impl Filter {
             Filter::Flagged => "flagged",
             Filter::Failed => "unreadable",
             Filter::Unscored => "unscored",
+            Filter::Leaked => "leaked (audit)",
+            Filter::Duplicate => "duplicate (audit)",
+            Filter::Conflict => "label conflict (audit)",
+            Filter::Quality => "quality (audit)",
+            Filter::LabelIssues => "label issues (fit)",
         }
     }
 
@@ -114,6 +162,8 @@ pub enum Sort {
     ScoreAsc,
     /// Most confident mistakes first, then the rest by closeness to the threshold.
     ErrorMargin,
+    /// Likely label errors first (the fit's issue score).
+    IssueScore,
 }
 
 impl Sort {
@@ -123,6 +173,7 @@ impl Sort {
             Sort::ScoreDesc => "score ↓",
             Sort::ScoreAsc => "score ↑",
             Sort::ErrorMargin => "error margin",
+            Sort::IssueScore => "issue score",
         }
     }
     pub fn next(self) -> Sort {
@@ -130,7 +181,8 @@ impl Sort {
             Sort::Name => Sort::ScoreDesc,
             Sort::ScoreDesc => Sort::ScoreAsc,
             Sort::ScoreAsc => Sort::ErrorMargin,
-            Sort::ErrorMargin => Sort::Name,
+            Sort::ErrorMargin => Sort::IssueScore,
+            Sort::IssueScore => Sort::Name,
         }
     }
 }
@@ -145,6 +197,10 @@ pub struct View {
     pub cell: Option<CellKind>,
     pub search: String,
     pub sort: Sort,
+    /// More than two classes (a fit's out-of-fold view): predictions are the fit's suggested
+    /// classes, and cells are (label, predicted) pairs.
+    pub multiclass: bool,
+    pub cell_n: Option<(usize, usize)>,
 }
 
 impl Default for View {
@@ -156,6 +212,8 @@ impl Default for View {
             cell: None,
             search: String::new(),
             sort: Sort::Name,
+            multiclass: false,
+            cell_n: None,
         }
     }
 }
@@ -171,8 +229,30 @@ pub fn cell_of(item: &Item, positive: usize, threshold: f64) -> Option<CellKind>
     })
 }
 
+/// The class predicted out of fold, in the multiclass view.
+pub fn predicted_n(item: &Item) -> Option<usize> {
+    item.oof.as_ref().map(|o| o.suggested)
+}
+
 fn keep(item: &Item, v: &View, positive: usize, threshold: f64, search: &str) -> bool {
     let cell = cell_of(item, positive, threshold);
+    if v.multiclass {
+        let wrong = matches!((item.label, predicted_n(item)), (Some(l), Some(p)) if l != p);
+        let ok = match v.filter {
+            Filter::Errors | Filter::FalsePositives | Filter::FalseNegatives => wrong,
+            Filter::Uncertain => item.oof.as_ref().is_some_and(|o| {
+                let mut p = o.probs.clone();
+                p.sort_by(|a, b| b.total_cmp(a));
+                p.len() > 1 && p[0] - p[1] < 2.0 * UNCERTAIN_BAND
+            }),
+            _ => keep_common(item, v.filter),
+        };
+        return ok
+            && v.label.is_none_or(|l| item.label == l)
+            && v.split.is_none_or(|s| item.split == s)
+            && v.cell_n.is_none_or(|(r, c)| item.label == Some(r) && predicted_n(item) == Some(c))
+            && (search.is_empty() || item.name.to_lowercase().contains(search));
+    }
     let ok = match v.filter {
         Filter::All => true,
         Filter::Errors => matches!(
@@ -184,15 +264,42 @@ fn keep(item: &Item, v: &View, positive: usize, threshold: f64, search: &str) ->
         Filter::Uncertain => item
             .score
             .is_some_and(|p| (p - threshold).abs() < UNCERTAIN_BAND),
-        Filter::Unreviewed => !item.mark.reviewed,
-        Filter::Flagged => item.mark.flagged,
-        Filter::Failed => item.error.is_some(),
-        Filter::Unscored => item.score.is_none() && item.error.is_none(),
+        f => keep_common(item, f),
     };
     ok && v.label.is_none_or(|l| item.label == l)
         && v.split.is_none_or(|s| item.split == s)
         && v.cell.is_none_or(|c| cell == Some(c))
         && (search.is_empty() || item.name.to_lowercase().contains(search))
+}
+
+/// The filters that mean the same with two classes or more.
+fn keep_common(item: &Item, f: Filter) -> bool {
+    match f {
+        Filter::Unreviewed => !item.mark.reviewed,
+        Filter::Flagged => item.mark.flagged,
+        Filter::Failed => item.error.is_some(),
+        Filter::Unscored => item.score.is_none() && item.error.is_none(),
+        Filter::Leaked => item.tags.leaked,
+        Filter::Duplicate => item.tags.duplicate,
+        Filter::Conflict => item.tags.conflict,
+        Filter::Quality => item.tags.quality,
+        Filter::LabelIssues => item.oof.as_ref().is_some_and(|o| o.is_issue),
+        _ => true,
+    }
+}
+
+/// The N x N out-of-fold matrix `[label][predicted]` over labelled items with a fit result.
+pub fn matrix_n(items: &[Item], k: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0usize; k]; k];
+    for it in items {
+        if let (Some(l), Some(p)) = (it.label, predicted_n(it))
+            && l < k
+            && p < k
+        {
+            m[l][p] += 1;
+        }
+    }
+    m
 }
 
 /// Indices of the items the view shows, in display order.
@@ -230,6 +337,10 @@ pub fn visible(items: &[Item], v: &View, positive: usize, threshold: f64) -> Vec
                 ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
             });
         }
+        Sort::IssueScore => {
+            let s = |i: usize| items[i].oof.as_ref().map_or(-1.0, |o| o.issue_score);
+            idx.sort_by(|&a, &b| s(b).total_cmp(&s(a)));
+        }
     }
     idx
 }
@@ -264,6 +375,9 @@ pub(crate) mod tests {
             score,
             error: None,
             mark: Mark::default(),
+            model_score: score,
+            tags: Tags::default(),
+            oof: None,
         }
     }
 

@@ -60,16 +60,18 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
         Layout::List => draw_list(f, app, left, theme),
         Layout::Grid => draw_grid(f, app, images, left, theme, &mut wanted),
         Layout::Roc => draw_roc(f, app, left, theme),
+        Layout::Audit => wanted = super::audit_ui::draw(f, app, images, body, theme),
     }
-    if let Some(r) = right {
+    if let Some(r) = right.filter(|_| app.layout != Layout::Audit) {
         let matrix_h = 10.min(r.height / 2).max(8);
         let [preview, matrix] =
             Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
         draw_preview(f, app, images, preview, theme, &mut wanted);
-        draw_matrix(f, app, matrix, theme);
+        super::matrix_ui::draw(f, app, matrix, theme);
     }
     match &app.mode {
-        Mode::Help => draw_help(f, area, theme),
+        Mode::Help if app.layout == Layout::Audit => draw_help(f, area, theme, AUDIT_HELP),
+        Mode::Help => draw_help(f, area, theme, HELP),
         Mode::Search(s) => {
             let a = Rect {
                 x: body.x,
@@ -121,7 +123,7 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str
     let scan = if app.scanning {
         format!("  scanning… {} images", app.items.len())
     } else {
-        format!("  {} images · {protocol}", app.items.len())
+        format!("  {} images · {protocol} · {}", app.items.len(), app.source_name())
     };
     spans.push(Span::styled(scan, theme.dim()));
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
@@ -146,7 +148,16 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
         (None, Some(e)) => format!("model error: {e}"),
         (None, None) => "loading model…".into(),
     };
-    let progress = match &app.job {
+    let progress = match (&app.bg, &app.job) {
+        (Some(b), _) => format!(
+            " │ {} {} {}/{} ({:.0} s)",
+            b.kind,
+            b.stage,
+            b.done,
+            b.total,
+            b.started.elapsed().as_secs_f64()
+        ),
+        (None, job) => match job {
         Some(j) => {
             let rate = app
                 .rate()
@@ -158,6 +169,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
             Some((done, total, Some(r))) => format!(" │ last run {done}/{total} {r:.1} img/s"),
             Some((done, total, None)) => format!(" │ last run {done}/{total} (cached)"),
             None => String::new(),
+        },
         },
     };
     let msg = app
@@ -179,6 +191,13 @@ fn short(name: &str) -> String {
 
 /// ✓ when the prediction agrees with the label, ✗ when not, blank when either is missing.
 fn verdict(app: &App, it: &Item) -> &'static str {
+    if app.view.multiclass {
+        return match (it.label, super::review::predicted_n(it)) {
+            (Some(l), Some(p)) if l == p => "✓",
+            (Some(_), Some(_)) => "✗",
+            _ => " ",
+        };
+    }
     match cell_of(it, app.positive, app.threshold) {
         Some(CellKind::TruePositive | CellKind::TrueNegative) => "✓",
         Some(_) => "✗",
@@ -252,6 +271,13 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
                 _ => " ",
             };
             let (score, pred) = match (it.score, &it.error) {
+                (Some(_), _) if app.view.multiclass && it.oof.is_some() => {
+                    let o = it.oof.as_ref().unwrap_or_else(|| unreachable!("checked"));
+                    (
+                        format!("{:.3}", o.probs[o.suggested]),
+                        short(&app.classes.names[o.suggested]),
+                    )
+                }
                 (Some(p), _) => (
                     format!("{p:.3}"),
                     short(predicted_class_at(&app.classes, app.threshold, p)),
@@ -309,10 +335,6 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
 /// The last component of a relative path (split and label have their own columns).
 fn file_name(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
-}
-
-fn other(app: &App) -> Option<usize> {
-    (0..app.classes.names.len()).find(|&c| c != app.positive)
 }
 
 fn draw_grid(
@@ -439,7 +461,24 @@ fn draw_preview(
     }
     let pos_name = &app.classes.names[app.positive];
     let mut lines = Vec::new();
+    let oof = it.oof.as_ref().filter(|_| app.source == super::fit_view::Source::OutOfFold);
     match it.score {
+        Some(_) if oof.is_some() => {
+            let o = oof.unwrap_or_else(|| unreachable!("checked"));
+            let n = &app.classes.names;
+            lines.push(Line::from(vec![
+                Span::raw(format!(
+                    "out of fold: P({}) {:.3} · label {} · ",
+                    n[o.suggested], o.probs[o.suggested], n[o.label]
+                )),
+                if o.is_issue {
+                    Span::styled(format!("likely label error ({:.3})", o.issue_score), theme.bad())
+                } else {
+                    Span::styled(format!("issue score {:.3}", o.issue_score), theme.dim())
+                },
+            ]));
+            lines.push(Line::styled(o.reason.clone(), theme.dim()));
+        }
         Some(p) => {
             let width = info.width.saturating_sub(24).max(10) as usize;
             let filled = ((p * width as f64).round() as usize).min(width);
@@ -507,77 +546,8 @@ fn draw_preview(
     f.render_widget(Paragraph::new(lines), info);
 }
 
-fn opt(v: Option<f64>) -> String {
+pub(super) fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
-}
-
-fn draw_matrix(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
-    let focus = matches!(app.mode, Mode::Matrix { .. });
-    let block = Block::bordered()
-        .title(format!(" confusion matrix @ {:.3} ", app.threshold))
-        .border_style(if focus { theme.focus() } else { Style::new() });
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    if !app.has_labels() {
-        f.render_widget(
-            Paragraph::new("No labels: folder names match no class, so there is no matrix. Images still browse and score.").style(theme.dim()).wrap(Wrap { trim: true }),
-            inner,
-        );
-        return;
-    }
-    let Some(m) = &app.metrics else {
-        f.render_widget(
-            Paragraph::new("no scores yet — press a to classify the folder").style(theme.dim()),
-            inner,
-        );
-        return;
-    };
-    let c = app.confusion;
-    let pos = short(&app.classes.names[app.positive]);
-    let neg = short(app.class_name(other(app)));
-    let sel = match app.mode {
-        Mode::Matrix { row, col } => Some(CellKind::at(row, col)),
-        _ => app.view.cell,
-    };
-    let cell = |kind: CellKind, n: usize| {
-        let good = matches!(kind, CellKind::TruePositive | CellKind::TrueNegative);
-        let style = if sel == Some(kind) {
-            theme.selected()
-        } else if good {
-            theme.good()
-        } else {
-            theme.bad()
-        };
-        Span::styled(format!("{n:>7}"), style)
-    };
-    let lines = vec![
-        Line::from(format!("{:<13}{:>8}{:>8}", "actual\\pred", pos, neg)),
-        Line::from(vec![
-            Span::raw(format!("{pos:<13} ")),
-            cell(CellKind::TruePositive, c.tp),
-            Span::raw(" "),
-            cell(CellKind::FalseNegative, c.fn_),
-        ]),
-        Line::from(vec![
-            Span::raw(format!("{neg:<13} ")),
-            cell(CellKind::FalsePositive, c.fp),
-            Span::raw(" "),
-            cell(CellKind::TrueNegative, c.tn),
-        ]),
-        Line::from(format!(
-            "n {}  acc {}  AUC {}",
-            m.n,
-            opt(m.accuracy),
-            opt(m.roc_auc)
-        )),
-        Line::from(format!(
-            "sens {}  spec {}",
-            opt(m.sensitivity),
-            opt(m.specificity)
-        )),
-        Line::from(format!("PPV {}  NPV {}", opt(m.precision), opt(m.npv))),
-    ];
-    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn draw_roc(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
@@ -668,13 +638,29 @@ pub const HELP: &[(&str, &str)] = &[
     ("R", "relabel: move to the other class folder"),
     ("u", "undo the last relabel"),
     ("E", "export the list to .osteoai/export-*.csv"),
+    ("A", "audit: duplicates, leaks, conflicts, quality"),
+    ("O", "fit the folder's own labels (out of fold)"),
+    ("o", "scores: model ↔ out of fold"),
     ("? / q", "help / quit"),
 ];
 
-fn draw_help(f: &mut Frame, area: Rect, theme: Theme) {
-    let h = (HELP.len() as u16 + 4).min(area.height);
+/// Keys of the Audit view.
+pub const AUDIT_HELP: &[(&str, &str)] = &[
+    ("Tab ] [ ← →", "next / previous kind of finding"),
+    ("j k g G", "walk the findings of this kind"),
+    ("y / n / ⌫", "pair: copies / not copies / forget (audit.json)"),
+    ("1 2", "which image of the pair R and Enter act on"),
+    ("R, then y", "relabel that image (journalled, u undoes)"),
+    ("Enter", "show that image in the list"),
+    ("r", "run the audit again"),
+    ("A Esc", "back to the list"),
+    ("? / q", "help / quit"),
+];
+
+fn draw_help(f: &mut Frame, area: Rect, theme: Theme, keys: &[(&str, &str)]) {
+    let h = (keys.len() as u16 + 4).min(area.height);
     let a = centered(area, 66.min(area.width), h);
-    let mut lines: Vec<Line> = HELP
+    let mut lines: Vec<Line> = keys
         .iter()
         .map(|(k, d)| {
             Line::from(vec![

@@ -2,7 +2,7 @@
 //! loads it off the UI thread, and works through a queue of images batch by batch, checking
 //! for new orders between batches. Scores are cached on disk per file identity and model.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +11,8 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use osteoai::cache::{DiskCache, cache_root, file_key};
 use osteoai::device::DeviceChoice;
 use osteoai::engine::Engine;
+use osteoai::labels::ClassSpec;
+use osteoai::scan::Entry;
 
 use super::app::{Effect, ModelInfo};
 use super::event::Event;
@@ -24,6 +26,20 @@ pub enum Order {
     /// Look up cached scores only (no model run).
     Lookup(Vec<(usize, PathBuf)>),
     Cancel,
+    /// Audit the folder's scanned images.
+    Audit {
+        run: u64,
+        root: PathBuf,
+        entries: Vec<Entry>,
+        classes: ClassSpec,
+    },
+    /// Fit the folder's own labels, folds grouped by `groups` (path -> group of copies).
+    Fit {
+        run: u64,
+        root: PathBuf,
+        files: Vec<PathBuf>,
+        groups: HashMap<PathBuf, usize>,
+    },
 }
 
 /// Handle used by the runtime.
@@ -64,6 +80,32 @@ impl Worker {
                 self.cancel.store(true, Ordering::SeqCst);
                 let _ = self.tx.send(Order::Cancel);
             }
+            Effect::Audit {
+                run,
+                root,
+                entries,
+                classes,
+            } => {
+                let _ = self.tx.send(Order::Audit {
+                    run: *run,
+                    root: root.clone(),
+                    entries: entries.clone(),
+                    classes: classes.clone(),
+                });
+            }
+            Effect::Fit {
+                run,
+                root,
+                files,
+                groups,
+            } => {
+                let _ = self.tx.send(Order::Fit {
+                    run: *run,
+                    root: root.clone(),
+                    files: files.clone(),
+                    groups: groups.clone(),
+                });
+            }
             Effect::Quit => {}
         }
     }
@@ -99,6 +141,21 @@ fn serve(
             let _ = events.send(Event::EngineReady(Err(err)));
             // Keep answering lookups and orders with nothing, until the UI goes away.
             for order in rx {
+                match &order {
+                    Order::Audit { run, .. } => {
+                        let _ = events.send(Event::AuditDone {
+                            run: *run,
+                            result: Err("no model loaded".into()),
+                        });
+                    }
+                    Order::Fit { run, .. } => {
+                        let _ = events.send(Event::FitDone {
+                            run: *run,
+                            result: Err("no model loaded".into()),
+                        });
+                    }
+                    _ => {}
+                }
                 if let Order::Classify { run, items, .. } = order {
                     for (index, path) in items {
                         let _ = events.send(Event::Score {
@@ -118,11 +175,12 @@ fn serve(
     let scores = DiskCache::new(cache_root().join("scores"));
     let salt = engine.bundle.fingerprint;
     let mut queue: VecDeque<(usize, PathBuf)> = VecDeque::new();
+    let mut jobs: VecDeque<Order> = VecDeque::new();
     let mut run = 0u64;
     loop {
         // Take every pending order; block only when there is nothing to do.
         let mut orders = Vec::new();
-        if queue.is_empty() {
+        if queue.is_empty() && jobs.is_empty() {
             match rx.recv() {
                 Ok(o) => orders.push(o),
                 Err(_) => return,
@@ -154,7 +212,12 @@ fn serve(
                 }
                 Order::Cancel => {
                     queue.clear();
+                    jobs.clear();
                     cancel.store(false, Ordering::SeqCst);
+                }
+                job @ (Order::Audit { .. } | Order::Fit { .. }) => {
+                    cancel.store(false, Ordering::SeqCst);
+                    jobs.push_back(job);
                 }
                 Order::Lookup(items) => {
                     for (index, path) in items {
@@ -171,6 +234,11 @@ fn serve(
                     }
                 }
             }
+        }
+        if let Some(job) = jobs.pop_front() {
+            run_job(&engine, job, &events, &cancel);
+            cancel.store(false, Ordering::SeqCst);
+            continue;
         }
         if queue.is_empty() {
             continue;
@@ -214,5 +282,74 @@ fn serve(
         if queue.is_empty() && !cancel.load(Ordering::SeqCst) {
             let _ = events.send(Event::JobDone { run });
         }
+    }
+}
+
+/// An audit or a fit, on this thread (it owns the engine); progress and the outcome as events.
+fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicBool) {
+    match job {
+        Order::Audit {
+            run,
+            root,
+            entries,
+            classes,
+        } => {
+            let progress = |stage: osteoai::audit::Stage, done: usize, total: usize| {
+                let _ = events.send(Event::JobProgress {
+                    run,
+                    stage: stage.name().to_string(),
+                    done,
+                    total,
+                });
+            };
+            // `Sender` is not `Sync`: a mutex makes the callback shareable across the audit's
+            // worker threads.
+            let progress = std::sync::Mutex::new(progress);
+            let result = osteoai::audit::audit_folder(
+                &root,
+                &entries,
+                Vec::new(),
+                Some(engine),
+                &classes,
+                &osteoai::audit::AuditParams::default(),
+                cancel,
+                &|s, d, t| (progress.lock().unwrap_or_else(|p| p.into_inner()))(s, d, t),
+            );
+            let _ = events.send(Event::AuditDone {
+                run,
+                result: result.map(Box::new),
+            });
+        }
+        Order::Fit {
+            run,
+            root,
+            files,
+            groups,
+        } => {
+            let result = osteoai::fit::folder::fit_folder(
+                &root,
+                &files,
+                engine,
+                &osteoai::fit::FitParams::default(),
+                &groups,
+                None,
+                None,
+                "osteoai dashboard: O (fit the folder)",
+                cancel,
+                |done, total| {
+                    let _ = events.send(Event::JobProgress {
+                        run,
+                        stage: "features for the fit".into(),
+                        done,
+                        total,
+                    });
+                },
+            );
+            let _ = events.send(Event::FitDone {
+                run,
+                result: result.map(Box::new),
+            });
+        }
+        _ => {}
     }
 }
