@@ -225,7 +225,10 @@ impl Engine {
                 let (mut idx, mut rows) = (Vec::new(), Vec::new());
                 for (i, p) in paths.iter().enumerate() {
                     keys[i] = crate::cache::file_key(p, fingerprint);
-                    match keys[i].and_then(|k| cache.get_f32(k)).filter(|v| v.len() == dim) {
+                    match keys[i]
+                        .and_then(|k| cache.get_f32(k))
+                        .filter(|v| v.len() == dim)
+                    {
                         Some(v) => {
                             idx.push(i);
                             rows.extend(v);

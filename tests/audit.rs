@@ -49,7 +49,10 @@ fn copies(v: &serde_json::Value, dir: &Path) -> BTreeSet<(String, String)> {
         .iter()
         .filter(|f| f["kind"] == "near_duplicate" || f["kind"] == "exact_duplicate")
         .map(|f| {
-            let (a, b) = (rel(dir, f["path"].as_str().unwrap()), rel(dir, f["other"].as_str().unwrap()));
+            let (a, b) = (
+                rel(dir, f["path"].as_str().unwrap()),
+                rel(dir, f["other"].as_str().unwrap()),
+            );
             if a < b { (a, b) } else { (b, a) }
         })
         .collect()
@@ -59,7 +62,13 @@ fn expected_copies() -> BTreeSet<(String, String)> {
     EXPECTED
         .copies
         .iter()
-        .map(|(a, b)| if a < b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) })
+        .map(|(a, b)| {
+            if a < b {
+                (a.to_string(), b.to_string())
+            } else {
+                (b.to_string(), a.to_string())
+            }
+        })
         .collect()
 }
 
@@ -79,21 +88,40 @@ fn audit_finds_the_known_copies_leaks_conflicts_and_quality_problems() {
     let cache = tempfile::tempdir().unwrap();
     let dir = fixture_copy(work.path());
     let v = audit_json(cache.path(), &dir, &[]);
-    assert_eq!(copies(&v, &dir), expected_copies(), "exactly the copies, no drawing mistaken for another");
+    assert_eq!(
+        copies(&v, &dir),
+        expected_copies(),
+        "exactly the copies, no drawing mistaken for another"
+    );
     let leaked = kinds(&v, "leak", &dir);
     let want: BTreeSet<String> = EXPECTED.leaked.iter().map(|s| s.to_string()).collect();
     assert_eq!(leaked, want);
     let conflicts = kinds(&v, "label_conflict", &dir);
     assert_eq!(conflicts.len(), EXPECTED.conflicts.len());
     for (a, b) in EXPECTED.conflicts {
-        assert!(conflicts.contains(*a) || conflicts.contains(*b), "{a} / {b}: {conflicts:?}");
+        assert!(
+            conflicts.contains(*a) || conflicts.contains(*b),
+            "{a} / {b}: {conflicts:?}"
+        );
     }
     for (kind, path) in EXPECTED.quality {
         assert!(kinds(&v, kind, &dir).contains(*path), "{kind} {path}");
     }
     // No quality flag on an ordinary drawing.
-    let ordinary = ["train/fracture/f0.jpg", "val/nofracture/v1.jpg", "test/fracture/t0.jpg"];
-    for q in ["dark", "bright", "blurry", "low_information", "odd_size", "odd_aspect", "color"] {
+    let ordinary = [
+        "train/fracture/f0.jpg",
+        "val/nofracture/v1.jpg",
+        "test/fracture/t0.jpg",
+    ];
+    for q in [
+        "dark",
+        "bright",
+        "blurry",
+        "low_information",
+        "odd_size",
+        "odd_aspect",
+        "color",
+    ] {
         for o in ordinary {
             assert!(!kinds(&v, q, &dir).contains(o), "{q} on {o}");
         }
@@ -120,10 +148,14 @@ fn audit_finds_the_known_copies_leaks_conflicts_and_quality_problems() {
 fn csv_is_one_row_per_finding_and_max_leakage_is_a_gate() {
     let cache = tempfile::tempdir().unwrap();
     let dir = root().join("fixtures/audit");
-    let (code, out, err) = run(osteoai(cache.path())
-        .arg("audit")
-        .arg(&dir)
-        .args(["--format", "csv", "--device", "cpu", "--max-leakage", "0.9"]));
+    let (code, out, err) = run(osteoai(cache.path()).arg("audit").arg(&dir).args([
+        "--format",
+        "csv",
+        "--device",
+        "cpu",
+        "--max-leakage",
+        "0.9",
+    ]));
     assert_eq!(code, 0, "{err}");
     let mut lines = out.lines();
     assert_eq!(lines.next().unwrap(), "kind,path,other,score,detail");
@@ -148,20 +180,30 @@ fn csv_is_one_row_per_finding_and_max_leakage_is_a_gate() {
         if kind == "leak" {
             leaks += 1;
             let cols: Vec<&str> = l.splitn(5, ',').collect();
-            assert!(cols[1].contains("/val/") || cols[1].contains("/test/"), "{l}");
+            assert!(
+                cols[1].contains("/val/") || cols[1].contains("/test/"),
+                "{l}"
+            );
             assert!(cols[2].contains("/train/"), "the copy in train: {l}");
         }
     }
     assert_eq!(leaks, EXPECTED.leaked.len());
     // 50% of test/ leaks: a gate at 40% fails with status 1 and says why.
-    let (code, _, err) = run(osteoai(cache.path())
-        .arg("audit")
-        .arg(&dir)
-        .args(["--format", "csv", "--device", "cpu", "--max-leakage", "0.4"]));
+    let (code, _, err) = run(osteoai(cache.path()).arg("audit").arg(&dir).args([
+        "--format",
+        "csv",
+        "--device",
+        "cpu",
+        "--max-leakage",
+        "0.4",
+    ]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("exceeds --max-leakage"), "{err}");
     // The table: a summary first.
-    let (code, table, _) = run(osteoai(cache.path()).arg("audit").arg(&dir).args(["--device", "cpu"]));
+    let (code, table, _) = run(osteoai(cache.path())
+        .arg("audit")
+        .arg(&dir)
+        .args(["--device", "cpu"]));
     assert_eq!(code, 0);
     assert!(table.starts_with("audit of"), "{table}");
     assert!(table.contains("test -> train"), "{table}");
@@ -189,10 +231,18 @@ fn a_dismissed_pair_no_longer_counts_and_a_confirmed_one_does() {
     let leaked = kinds(&v, "leak", &dir);
     assert!(!leaked.contains(b), "dismissed: {leaked:?}");
     assert!(leaked.contains(d), "confirmed: {leaked:?}");
-    assert!(kinds(&v, "label_conflict", &dir).iter().any(|p| p == c || p == d), "f0 and v2 differ in label");
+    assert!(
+        kinds(&v, "label_conflict", &dir)
+            .iter()
+            .any(|p| p == c || p == d),
+        "f0 and v2 differ in label"
+    );
     // A damaged decisions file is an error, never silently replaced.
     std::fs::write(dir.join(".osteoai/audit.json"), "{ oops").unwrap();
-    let (code, _, err) = run(osteoai(cache.path()).arg("audit").arg(&dir).args(["--device", "cpu"]));
+    let (code, _, err) = run(osteoai(cache.path())
+        .arg("audit")
+        .arg(&dir)
+        .args(["--device", "cpu"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("damaged"), "{err}");
 }
@@ -207,13 +257,22 @@ fn renamed_files_give_the_same_answers() {
     for (k, (rel, bytes)) in osteoai::fixtures::audit::files().into_iter().enumerate() {
         let rel = rel.strip_prefix("audit").unwrap().to_path_buf();
         let ext = rel.extension().unwrap().to_string_lossy().into_owned();
-        let new = rel.parent().unwrap().join(format!("{:08x}.{ext}", (k as u64 + 7) * 2654435761 % 4294967291));
+        let new = rel.parent().unwrap().join(format!(
+            "{:08x}.{ext}",
+            (k as u64 + 7) * 2654435761 % 4294967291
+        ));
         std::fs::create_dir_all(dir.join(new.parent().unwrap())).unwrap();
         std::fs::write(dir.join(&new), bytes).unwrap();
-        names.insert(new.to_string_lossy().into_owned(), rel.to_string_lossy().into_owned());
+        names.insert(
+            new.to_string_lossy().into_owned(),
+            rel.to_string_lossy().into_owned(),
+        );
     }
     let v = audit_json(cache.path(), &dir, &[]);
-    let back: BTreeSet<String> = kinds(&v, "leak", &dir).iter().map(|p| names[p].clone()).collect();
+    let back: BTreeSet<String> = kinds(&v, "leak", &dir)
+        .iter()
+        .map(|p| names[p].clone())
+        .collect();
     let want: BTreeSet<String> = EXPECTED.leaked.iter().map(|s| s.to_string()).collect();
     assert_eq!(back, want);
 }
@@ -223,7 +282,12 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -242,7 +306,15 @@ fn split_keeps_copies_together_never_touches_the_source_and_audits_clean() {
         .arg(&dir)
         .arg("--out")
         .arg(&out)
-        .args(["--ratios", "0.5,0.25,0.25", "--seed", "3", "--dry-run", "--device", "cpu"]));
+        .args([
+            "--ratios",
+            "0.5,0.25,0.25",
+            "--seed",
+            "3",
+            "--dry-run",
+            "--device",
+            "cpu",
+        ]));
     assert_eq!(code, 0, "{err}");
     assert!(plan.contains("4 before, 0 after"), "{plan}");
     assert!(!out.exists());
@@ -251,7 +323,14 @@ fn split_keeps_copies_together_never_touches_the_source_and_audits_clean() {
         .arg(&dir)
         .arg("--out")
         .arg(&out)
-        .args(["--ratios", "0.5,0.25,0.25", "--seed", "3", "--device", "cpu"]));
+        .args([
+            "--ratios",
+            "0.5,0.25,0.25",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(tree(&dir), before, "the source folder is unchanged");
     let manifest = std::fs::read_to_string(out.join("split-manifest.csv")).unwrap();
@@ -263,7 +342,14 @@ fn split_keeps_copies_together_never_touches_the_source_and_audits_clean() {
         .arg(&dir)
         .arg("--out")
         .arg(&out2)
-        .args(["--ratios", "0.5,0.25,0.25", "--seed", "3", "--device", "cpu"]));
+        .args([
+            "--ratios",
+            "0.5,0.25,0.25",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ]));
     assert_eq!(code, 0);
     assert_eq!(tree(&out2), tree(&out));
     // Auditing the new split: no copy crosses a split.
@@ -271,7 +357,11 @@ fn split_keeps_copies_together_never_touches_the_source_and_audits_clean() {
     for l in v["leakage"].as_array().unwrap() {
         assert_eq!(l["leaked"], 0, "{l}");
     }
-    assert_eq!(copies(&v, &out).len(), expected_copies().len(), "the copies are still there, in one split each");
+    assert_eq!(
+        copies(&v, &out).len(),
+        expected_copies().len(),
+        "the copies are still there, in one split each"
+    );
     // Refuses to write over a folder that has files.
     let (code, _, err) = run(osteoai(cache.path())
         .arg("split")

@@ -2,7 +2,7 @@
 //! (`tests/data/leak_truth.csv`: every held-out image, leaked or not, with the evidence; pairs
 //! near the decision threshold checked by eye). At least 95% of the leaked val/test images must
 //! be found, false flags on at most 2% of those without a copy in train; the byte-identical file
-//! is an exact duplicate with a label conflict. Features are shared with `model_quality`.
+//! is an exact duplicate with a label conflict. Its caches persist under the target folder.
 
 mod common;
 
@@ -65,7 +65,13 @@ fn audit_of_the_reference_data_matches_the_checked_leak_truth() {
     // The one byte-identical file: under fracture/ and nofracture/ of train.
     let dup = exact
         .iter()
-        .find(|(a, b)| a.contains("image1_33_png.rf.c18074a7456977d3557e11d2194a869e") && b.contains("image1_33_png.rf.c18074a7456977d3557e11d2194a869e"))
+        .find(|(a, b)| {
+            a.contains("image1_33_png.rf.c18074a7456977d3557e11d2194a869e")
+                && b.contains("image1_33_png.rf.c18074a7456977d3557e11d2194a869e")
+        })
         .unwrap_or_else(|| panic!("the byte-identical pair is not reported: {exact:?}"));
-    assert!(conflicts.contains(dup), "its label conflict is not reported");
+    assert!(
+        conflicts.contains(dup),
+        "its label conflict is not reported"
+    );
 }

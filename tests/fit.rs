@@ -4,44 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{osteoai, run};
-use image::{GrayImage, ImageBuffer, Luma};
-
-/// A third kind of picture: concentric rings (nothing like the two bone drawings).
-fn rings(seed: u64, w: u32, h: u32) -> GrayImage {
-    let (cx, cy) = (w as f32 * (0.4 + (seed % 5) as f32 * 0.05), h as f32 * 0.5);
-    let step = 9.0 + (seed % 4) as f32 * 2.0;
-    ImageBuffer::from_fn(w, h, |x, y| {
-        let r = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
-        let v = if (r / step) as u32 % 2 == 0 { 190.0 } else { 40.0 };
-        Luma([(v + ((x * 7 + y * 13 + seed as u32) % 17) as f32) as u8])
-    })
-}
-
-/// 12 images of each of three classes; one "rings" picture filed under shaft/.
-fn make_folder(dir: &Path) -> String {
-    for (class, make) in [
-        ("shaft", 0u32),
-        ("elbow", 1),
-        ("rings", 2),
-    ] {
-        let d = dir.join(class);
-        std::fs::create_dir_all(&d).unwrap();
-        for i in 0..12u64 {
-            let img = match make {
-                0 => osteoai::fixtures::radiograph(300 + i, i % 2 == 0, 160, 128),
-                1 => osteoai::fixtures::audit::drawing(400 + i, i % 2 == 0, i % 3 == 0, 160, 128),
-                _ => rings(500 + i, 160, 128),
-            };
-            img.save(d.join(format!("{class}_{i:02}.png"))).unwrap();
-        }
-    }
-    let wrong = dir.join("shaft/mislabelled.png");
-    rings(999, 160, 128).save(&wrong).unwrap();
-    wrong.to_string_lossy().into_owned()
-}
+use common::{make_three_class_folder as make_folder, osteoai, rings, run};
 
 #[test]
 fn three_classes_fit_and_the_injected_label_error_ranks_first() {
@@ -62,9 +25,15 @@ fn three_classes_fit_and_the_injected_label_error_ranks_first() {
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(&header[..5], ["path", "label", "suggested", "issue_score", "is_issue"]);
+    assert_eq!(
+        &header[..5],
+        ["path", "label", "suggested", "issue_score", "is_issue"]
+    );
     for c in ["elbow", "rings", "shaft"] {
-        assert!(header.contains(&format!("oof_p_{c}").as_str()), "{header:?}");
+        assert!(
+            header.contains(&format!("oof_p_{c}").as_str()),
+            "{header:?}"
+        );
     }
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let rows: Vec<Vec<String>> = text
@@ -106,7 +75,11 @@ fn three_classes_fit_and_the_injected_label_error_ranks_first() {
     let m = v["confusion"].as_array().unwrap();
     assert_eq!(m.len(), 3);
     assert!(m.iter().all(|r| r.as_array().unwrap().len() == 3));
-    let total: u64 = m.iter().flat_map(|r| r.as_array().unwrap()).map(|x| x.as_u64().unwrap()).sum();
+    let total: u64 = m
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
     assert_eq!(total, 37);
     assert!(v["oof"]["accuracy"].as_f64().unwrap() > 0.8, "{}", v["oof"]);
     assert_eq!(v["folds"].as_array().unwrap().len(), 5);
@@ -120,7 +93,10 @@ fn three_classes_fit_and_the_injected_label_error_ranks_first() {
     assert_eq!(code, 0, "{err}");
     let mut l = out.lines();
     let h = l.next().unwrap();
-    assert!(h.contains("p_elbow") && h.contains("p_rings") && h.contains("p_shaft"), "{h}");
+    assert!(
+        h.contains("p_elbow") && h.contains("p_rings") && h.contains("p_shaft"),
+        "{h}"
+    );
     let rings_predicted = l.filter(|r| r.split(',').nth(4) == Some("rings")).count();
     assert!(rings_predicted >= 10, "{out}");
 }
@@ -130,10 +106,15 @@ fn fit_refuses_a_folder_with_one_class() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("only")).unwrap();
     for i in 0..6 {
-        rings(i, 64, 64).save(data.path().join(format!("only/{i}.png"))).unwrap();
+        rings(i, 64, 64)
+            .save(data.path().join(format!("only/{i}.png")))
+            .unwrap();
     }
     let cache = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(osteoai(cache.path()).arg("fit").arg(data.path()).args(["--device", "cpu"]));
+    let (code, _, err) = run(osteoai(cache.path())
+        .arg("fit")
+        .arg(data.path())
+        .args(["--device", "cpu"]));
     assert_eq!(code, 2);
     assert!(err.contains("at least two class folders"), "{err}");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{data, osteoai, root, run, shared_cache};
+use common::{data, osteoai, root, run};
 
 #[test]
 fn default_model_reproduces_its_recorded_test_metrics() {
@@ -17,7 +17,10 @@ fn default_model_reproduces_its_recorded_test_metrics() {
     let recorded_auc = recorded["roc_auc"]
         .as_f64()
         .expect("manifest records test roc_auc");
-    let (code, out, err) = run(osteoai(&shared_cache())
+    // A fresh cache: the whole pipeline (decode, preprocess, backbone, head) runs, so a change
+    // anywhere in it shows here.
+    let cache = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(osteoai(cache.path())
         .args(["eval", "--format", "json", "--device", "cpu"])
         .arg(data.join("test")));
     assert_eq!(code, 0, "{err}");

@@ -111,14 +111,132 @@ fn matrix(screen: &str) -> [[u64; 2]; 2] {
     ]
 }
 
-#[test]
-fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
+/// Whether tmux is here (required under CI).
+fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(
             std::env::var_os("CI").is_none(),
             "tmux is required in CI (scripts/setup.sh installs it)"
         );
         eprintln!("SKIPPED: tmux is not installed");
+        return false;
+    }
+    true
+}
+
+/// The dashboard on `dir` in a new tmux session of 120x40.
+fn start(name: &str, dir: &Path, cache: &Path) -> Tmux {
+    let t = Tmux {
+        name: format!("osteoai-{name}-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu --protocol halfblocks",
+        root().display(),
+        cache.display(),
+        env!("CARGO_BIN_EXE_osteoai"),
+        dir.display()
+    );
+    let ok = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &t.name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tmux new-session");
+    t.wait_for("the model", |s| s.contains("CPU (burn-flex"));
+    t
+}
+
+fn quit(t: &Tmux) {
+    t.keys(&["q"]);
+    let start = Instant::now();
+    while t.alive() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!t.alive(), "the dashboard quits on q");
+}
+
+#[test]
+fn audit_view_in_tmux_walks_a_finding_dismisses_it_and_remembers_after_a_restart() {
+    if !have_tmux() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    for (rel, bytes) in osteoai::fixtures::audit::files() {
+        let p = work.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let dir = work.path().join("audit");
+    let cache = tempfile::tempdir().unwrap();
+    let t = start("audit", &dir, cache.path());
+    t.keys(&["A"]);
+    let s = t.wait_for("the audit", |s| s.contains("audit done"));
+    assert!(s.contains("leaks (held-out with a copy in train)"), "{s}");
+    // The first leak, then the second: a pair side by side with its evidence.
+    t.keys(&["j"]);
+    let s = t.wait_for("the pair", |s| s.contains("2 of 4"));
+    assert!(s.contains("▶1") && s.contains("train"), "{s}");
+    t.keys(&["n"]);
+    t.wait_for("the dismissal", |s| s.contains("pair dismissed"));
+    let saved = std::fs::read_to_string(dir.join(".osteoai/audit.json")).unwrap();
+    assert!(saved.contains("\"dismissed\""), "{saved}");
+    quit(&t);
+    // A new session finds the decision: one leak fewer, the pair under "dismissed by you".
+    let t = start("audit2", &dir, cache.path());
+    t.keys(&["A"]);
+    let s = t.wait_for("the audit again", |s| s.contains("audit done"));
+    assert!(s.contains("dismissed by you"), "{s}");
+    assert!(s.contains("3  leaks"), "{s}");
+    quit(&t);
+}
+
+#[test]
+fn fit_in_tmux_walks_the_top_label_issue_relabels_and_undoes() {
+    if !have_tmux() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let wrong = common::make_three_class_folder(work.path());
+    let before = snapshot(work.path());
+    let cache = tempfile::tempdir().unwrap();
+    let t = start("fit", work.path(), cache.path());
+    t.keys(&["O"]);
+    let s = t.wait_for("the fit", |s| s.contains("fitted:"));
+    assert!(s.contains("scores: out of fold"), "{s}");
+    assert!(s.contains("label issues (fit)"), "{s}");
+    // The top of the label-issue list is the injected error, with the fit's suggestion.
+    let first = s
+        .lines()
+        .find(|l| l.contains(".png"))
+        .unwrap_or_else(|| panic!("no list:\n{s}"));
+    assert!(first.contains("mislabelled.png"), "{s}");
+    assert!(s.contains("lab\\pred"), "a 3x3 matrix:\n{s}");
+    t.keys(&["R"]);
+    let s = t.wait_for("the confirmation", |s| s.contains("y: move"));
+    assert!(s.contains("to class rings"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("the move", |s| s.contains("moved to"));
+    assert!(!Path::new(&wrong).exists());
+    assert!(work.path().join("rings/mislabelled.png").exists());
+    t.keys(&["u"]);
+    t.wait_for("the undo", |s| s.contains("restored"));
+    assert_eq!(snapshot(work.path()), before, "every file is back");
+    quit(&t);
+}
+
+#[test]
+fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
+    if !have_tmux() {
         return;
     }
     let work = tempfile::tempdir().unwrap();

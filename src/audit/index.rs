@@ -130,6 +130,7 @@ pub struct Reducer {
     pub out: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sgemm_rm(
     m: usize,
     k: usize,

@@ -11,8 +11,8 @@
 
 pub mod decisions;
 pub mod index;
-pub mod pair_cache;
 pub mod orb;
+pub mod pair_cache;
 pub mod quality;
 pub mod report;
 pub mod resplit;
@@ -112,9 +112,13 @@ pub struct AuditInput<'a> {
     pub decisions: &'a Decisions,
 }
 
+/// What proposed a candidate pair: embedding similarity, perceptual-hash distance, exact kind.
+type Signals = (Option<f32>, u32, Option<PairKind>);
+
 /// Audits the scanned `entries` of `dir` with the default caches (signatures, features,
 /// verifications under the user's cache folder) and the decisions in `dir/.osteoai/audit.json`.
 /// With an engine, its backbone gives the embeddings and its head the inflation figures.
+#[allow(clippy::too_many_arguments)]
 pub fn audit_folder(
     dir: &Path,
     entries: &[Entry],
@@ -184,7 +188,7 @@ pub fn audit(
             }
             let s = signature::cached(&e.path, input.signatures);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % 32 == 0 || d == n {
+            if d.is_multiple_of(32) || d == n {
                 progress(Stage::Signatures, d, n);
             }
             Some(s)
@@ -244,7 +248,7 @@ pub fn audit(
 
     // 3. Candidates.
     let t = Instant::now();
-    let mut cand: BTreeMap<(usize, usize), (Option<f32>, u32, Option<PairKind>)> = BTreeMap::new();
+    let mut cand: BTreeMap<(usize, usize), Signals> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_bytes: HashMap<[u8; 16], Vec<usize>> = HashMap::new();
     let mut by_pixels: HashMap<[u8; 16], Vec<usize>> = HashMap::new();
@@ -290,11 +294,14 @@ pub fn audit(
     for (a, b, _) in close {
         cand.entry((a, b)).or_insert((None, 0, None));
     }
-    let emb_rows: Vec<usize> = ok
+    // Rows in content order (not scan order): the same pictures give the same neighbours
+    // wherever they are stored, so an audit of a re-split finds the pairs the split was made from.
+    let mut emb_rows: Vec<usize> = ok
         .iter()
         .copied()
         .filter(|i| features.contains_key(i))
         .collect();
+    emb_rows.sort_by_key(|&i| (sig(i).pixels_hash, sig(i).bytes_hash, i));
     let mut reduced: HashMap<usize, usize> = HashMap::new(); // image -> row
     let mut reduced_x: Vec<f32> = Vec::new();
     let mut rdim = 0;
@@ -357,8 +364,7 @@ pub fn audit(
 
     // 4. Verification.
     let t = Instant::now();
-    let list: Vec<((usize, usize), (Option<f32>, u32, Option<PairKind>))> =
-        cand.into_iter().collect();
+    let list: Vec<((usize, usize), Signals)> = cand.into_iter().collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress(Stage::Verification, 0, list.len());
     let mut cache = pair_cache::PairCache::open(input.pairs, input.root, &params.verify);
@@ -377,9 +383,17 @@ pub fn audit(
                 return None;
             }
             let (a, b) = list[k].0;
+            // Verified in content order too (matching is not exactly symmetric).
+            let (a, b) = if (sig(a).pixels_hash, sig(a).bytes_hash)
+                <= (sig(b).pixels_hash, sig(b).bytes_hash)
+            {
+                (a, b)
+            } else {
+                (b, a)
+            };
             let v = verify::verify(&sig(a).views, &sig(b).views, &params.verify);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % 64 == 0 || d == total {
+            if d.is_multiple_of(64) || d == total {
                 progress(Stage::Verification, d, total);
             }
             Some(v)

@@ -302,8 +302,11 @@ fn box5(img: &Gray) -> Gray {
 
 /// The 256 point pairs of the binary test, drawn once from an isotropic Gaussian inside the
 /// patch (deterministic: a fixed-seed generator), then rotated for each angle bin.
-fn patterns() -> &'static Vec<Vec<[(i8, i8); 2]>> {
-    static P: std::sync::OnceLock<Vec<Vec<[(i8, i8); 2]>>> = std::sync::OnceLock::new();
+/// Test point pairs (offsets from the keypoint) for each angle bin.
+type Patterns = Vec<Vec<[(i8, i8); 2]>>;
+
+fn patterns() -> &'static Patterns {
+    static P: std::sync::OnceLock<Patterns> = std::sync::OnceLock::new();
     P.get_or_init(|| {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
@@ -481,7 +484,7 @@ mod tests {
                 for &(cx, cy, r, c) in &shapes {
                     let (dx, dy) = (x as isize - cx as isize, y as isize - cy as isize);
                     if (dx * dx + dy * dy) as usize <= r * r
-                        || (dx.abs() < 2 && (dy.abs() as usize) < 3 * r)
+                        || (dx.abs() < 2 && dy.unsigned_abs() < 3 * r)
                     {
                         v = c;
                     }

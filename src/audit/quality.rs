@@ -99,7 +99,8 @@ pub fn flags(index: &[usize], stats: &[Stats], p: &QualityParams) -> Vec<Quality
     let mut out = Vec::new();
     let col = |f: &dyn Fn(&Stats) -> f64| stats.iter().map(f).collect::<Vec<f64>>();
     // (kind, values, flag the low side, flag the high side, what, floor of the spread)
-    let checks: Vec<(QualityKind, Vec<f64>, bool, bool, &str, f64)> = vec![
+    type Check<'a> = (QualityKind, Vec<f64>, bool, bool, &'a str, f64);
+    let checks: Vec<Check> = vec![
         (
             QualityKind::Dark,
             col(&|s| (s.brightness as f64 + 0.01).ln()),

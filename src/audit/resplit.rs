@@ -73,7 +73,7 @@ fn hash_str(seed: u64, s: &str) -> u64 {
 /// (normalised; a zero ratio leaves that split empty).
 pub fn plan(report: &Report, root: &Path, ratios: [f64; 3], seed: u64) -> Result<Plan, String> {
     let sum: f64 = ratios.iter().sum();
-    if !(sum > 0.0) || ratios.iter().any(|r| *r < 0.0 || !r.is_finite()) {
+    if sum.is_nan() || sum <= 0.0 || ratios.iter().any(|r| *r < 0.0 || !r.is_finite()) {
         return Err(format!(
             "ratios must be non-negative and not all zero: {ratios:?}"
         ));

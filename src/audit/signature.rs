@@ -394,7 +394,7 @@ mod tests {
     fn drawing(seed: u32) -> DynamicImage {
         DynamicImage::ImageLuma8(GrayImage::from_fn(180, 220, |x, y| {
             let v = ((x * (3 + seed) + y * 7) % 97) as u8
-                + if (x / 20 + y / 30 + seed) % 3 == 0 {
+                + if (x / 20 + y / 30 + seed).is_multiple_of(3) {
                     120
                 } else {
                     20

@@ -664,10 +664,22 @@ mod tests {
         let a = views(&original);
         let p = VerifyParams::default();
         for (what, copy) in [
-            ("rotated 18 degrees", augment(&original, 18.0, 0.0, 1.0, false, 1.0)),
-            ("rotated -12, sheared", augment(&original, -12.0, 0.2, 1.0, false, 1.0)),
-            ("zoomed (cropped) and darker", augment(&original, 4.0, 0.0, 1.25, false, 0.6)),
-            ("mirrored and brighter", augment(&original, 0.0, 0.0, 1.0, true, 1.5)),
+            (
+                "rotated 18 degrees",
+                augment(&original, 18.0, 0.0, 1.0, false, 1.0),
+            ),
+            (
+                "rotated -12, sheared",
+                augment(&original, -12.0, 0.2, 1.0, false, 1.0),
+            ),
+            (
+                "zoomed (cropped) and darker",
+                augment(&original, 4.0, 0.0, 1.25, false, 0.6),
+            ),
+            (
+                "mirrored and brighter",
+                augment(&original, 0.0, 0.0, 1.0, true, 1.5),
+            ),
         ] {
             let v = verify(&a, &views(&copy), &p);
             assert!(v.verified, "{what}: {v:?}");

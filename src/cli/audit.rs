@@ -118,9 +118,16 @@ pub fn audit_with(
         .collect();
     let bar = StageBar(Mutex::new(None));
     let never = AtomicBool::new(false);
-    let r = audit_folder(dir, &scan.entries, issues, engine, classes, params, &never, &|s, d, t| {
-        bar.update(s, d, t)
-    });
+    let r = audit_folder(
+        dir,
+        &scan.entries,
+        issues,
+        engine,
+        classes,
+        params,
+        &never,
+        &|s, d, t| bar.update(s, d, t),
+    );
     bar.finish();
     r
 }
@@ -158,13 +165,17 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
         AuditFormat::Table => {
             let mut t = summary(&report, a.show);
             if let Some(f) = &fitted {
-                t.push_str(&format!("\nlabel issues ({})\n", label_issue_note(&f.report)));
+                t.push_str(&format!(
+                    "\nlabel issues ({})\n",
+                    label_issue_note(&f.report)
+                ));
                 t.push_str(&super::fit::summary(f, &a.dir, a.show));
             }
             t
         }
         AuditFormat::Json => {
-            let mut v: serde_json::Value = serde_json::from_str(&json(&report)?).map_err(|e| e.to_string())?;
+            let mut v: serde_json::Value =
+                serde_json::from_str(&json(&report)?).map_err(|e| e.to_string())?;
             if let Some(i) = &issues {
                 v["label_issues"] = serde_json::to_value(i).map_err(|e| e.to_string())?;
             }
@@ -177,7 +188,10 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
                     "label_issue,{},,{:.4},{}\n",
                     csv_field(&i.path),
                     i.issue_score,
-                    csv_field(&format!("labelled {}, suggested {}: {}", i.label, i.suggested, i.reason))
+                    csv_field(&format!(
+                        "labelled {}, suggested {}: {}",
+                        i.label, i.suggested, i.reason
+                    ))
                 ));
             }
             t

@@ -105,7 +105,11 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
     let p_col = format!("p_{positive}");
     // More than two classes (a fitted bundle): every class's probability too.
     let names = &engine.manifest().classes.names;
-    let extra: Vec<String> = if names.len() > 2 { names.clone() } else { Vec::new() };
+    let extra: Vec<String> = if names.len() > 2 {
+        names.clone()
+    } else {
+        Vec::new()
+    };
     let text = match a.format {
         Format::Table => {
             let cells: Vec<Vec<String>> = rows
@@ -144,7 +148,10 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
                 ));
                 for k in 0..extra.len() {
                     let p = r.probs.as_ref().and_then(|p| p.get(k));
-                    s.push_str(&format!(",{}", p.map(|p| format!("{p:.6}")).unwrap_or_default()));
+                    s.push_str(&format!(
+                        ",{}",
+                        p.map(|p| format!("{p:.6}")).unwrap_or_default()
+                    ));
                 }
                 s.push('\n');
             }

@@ -23,9 +23,12 @@ pub struct FitArgs {
     pub folds: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Where to write the bundle [default: DIR/.osteoai/models/fit].
+    /// Where to write the bundle [default: DIR/.osteoai/models/NAME].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The bundle's name under DIR/.osteoai/models/ (when --out is not given).
+    #[arg(long, default_value = "fit")]
+    pub name: String,
     /// What stdout gets: a summary table, one CSV row per image, or the whole report as JSON.
     #[arg(long, value_enum, default_value_t = FitFormat::Table)]
     pub format: FitFormat,
@@ -101,15 +104,33 @@ pub fn run_fit(
     };
     let mut bar = Progress::new("features", files.len());
     let never = AtomicBool::new(false);
-    let run = fit_folder(dir, &files, engine, params, &groups, positive, out, command, &never, |d, t| {
-        bar.total_is(t);
-        bar.set(d)
-    })?;
+    let run = fit_folder(
+        dir,
+        &files,
+        engine,
+        params,
+        &groups,
+        positive,
+        out,
+        command,
+        &never,
+        |d, t| {
+            bar.total_is(t);
+            bar.set(d)
+        },
+    )?;
     bar.finish();
     Ok(run)
 }
 
 pub fn run(a: FitArgs) -> Result<i32, String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if a.name.is_empty() || a.name.starts_with('.') || !a.name.chars().all(plain) {
+        return Err(format!(
+            "--name {:?}: letters, digits, '-', '_' and '.' only (a folder under DIR/.osteoai/models)",
+            a.name
+        ));
+    }
     let device = select_device(a.model.device)?;
     let engine = Engine::load(&model_dir(&a.model.model), device)?;
     let params = FitParams {
@@ -126,7 +147,12 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         &params,
         a.groups,
         a.positive.as_deref(),
-        a.out.as_deref(),
+        Some(&a.out.clone().unwrap_or_else(|| {
+            a.dir
+                .join(osteoai::journal::SIDECAR)
+                .join("models")
+                .join(&a.name)
+        })),
         &command,
         None,
     )?;

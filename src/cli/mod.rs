@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bench_search;
 pub use bench::peak_rss_mib;
 mod classify;
 mod eval;
@@ -82,6 +83,8 @@ pub enum Command {
     ImportWeights(ImportArgs),
     /// Dashboard responsiveness on a large generated folder (headless benchmark).
     BenchUi(crate::tui::bench::BenchUiArgs),
+    /// The audit's candidate search (PCA, exact k-NN) on generated embeddings: time, memory.
+    BenchSearch(bench_search::BenchSearchArgs),
     /// Write the generated demo and test fixtures into DIR.
     #[command(hide = true)]
     MakeFixtures { dir: PathBuf },
@@ -135,6 +138,7 @@ pub fn main() -> i32 {
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::ImportWeights(a)) => import(a),
         Some(Command::BenchUi(a)) => crate::tui::bench::run(a),
+        Some(Command::BenchSearch(a)) => bench_search::run(a),
         Some(Command::MakeFixtures { dir }) => osteoai::fixtures::write_all(&dir)
             .map(|w| {
                 println!("wrote {} fixture files under {}", w.len(), dir.display());

@@ -54,14 +54,31 @@ pub fn fit_folder(
         .collect();
     let cache = crate::features::default_cache();
     let pos = spec.positive_index().unwrap_or(0);
-    let (report, booster) = fit(&samples, &spec.names, pos, &engine.backbone, Some(&cache), params, cancel, progress)?;
-    let bundle = out.map(Path::to_path_buf).unwrap_or_else(|| default_bundle(dir));
+    let (report, booster) = fit(
+        &samples,
+        &spec.names,
+        pos,
+        &engine.backbone,
+        Some(&cache),
+        params,
+        cancel,
+        progress,
+    )?;
+    let bundle = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_bundle(dir));
     let manifest = manifest_for(engine.manifest(), &report, dir, command, &spec);
     manifest.validate()?;
-    let head = booster.save_string().map_err(|e| format!("LightGBM save: {e}"))?;
+    let head = booster
+        .save_string()
+        .map_err(|e| format!("LightGBM save: {e}"))?;
     crate::train::write_bundle(&engine.bundle.dir, &bundle, &manifest, &head)?;
     crate::train::atomic_write(&bundle.join("oof.csv"), oof_csv(&report).as_bytes())?;
-    Ok(FitRun { report, spec, bundle })
+    Ok(FitRun {
+        report,
+        spec,
+        bundle,
+    })
 }
 
 fn csv_field(s: &str) -> String {

@@ -18,8 +18,8 @@ pub fn assign(
     let k = k.max(2);
     let mut by_group: std::collections::BTreeMap<usize, Vec<usize>> =
         std::collections::BTreeMap::new();
-    for i in 0..n {
-        by_group.entry(groups[i]).or_default().push(i);
+    for (i, g) in groups.iter().enumerate().take(n) {
+        by_group.entry(*g).or_default().push(i);
     }
     let rank = |s: &str| {
         let mut h = Fnv::new();

@@ -303,6 +303,7 @@ fn fold_metrics(
 
 /// Features of the samples (cached), then the cross-validated fit. `progress(done, total)` is
 /// called while features are computed.
+#[allow(clippy::too_many_arguments)]
 pub fn fit(
     samples: &[Sample],
     classes: &[String],
@@ -360,12 +361,12 @@ pub fn fit_features(
     let k = classes.len();
     let n = samples.len();
     let y: Vec<usize> = samples.iter().map(|s| s.label).collect();
-    for c in 0..k {
+    for (c, class) in classes.iter().enumerate() {
         let m = y.iter().filter(|&&l| l == c).count();
         if m < params.folds.max(2) {
             return Err(format!(
                 "class {:?} has {m} labelled images; {}-fold cross-validation needs at least {} of each class",
-                classes[c],
+                class,
                 params.folds,
                 params.folds.max(2)
             ));
@@ -455,7 +456,9 @@ pub fn fit_features(
                 v.sort_by(|a, b| b.total_cmp(a));
                 v[0] - v[1] < 2.0 * params.uncertain_band
             };
-            let copies: Vec<usize> = (0..n).filter(|&j| j != i && groups[j] == groups[i]).collect();
+            let copies: Vec<usize> = (0..n)
+                .filter(|&j| j != i && groups[j] == groups[i])
+                .collect();
             let other_label = copies.iter().filter(|&&j| y[j] != y[i]).count();
             let mut verdict = issues.verdicts[i].clone();
             if other_label > 0 && params.copy_noise.is_some() {
@@ -516,11 +519,18 @@ pub fn fit_features(
 /// independent noisy observations of one true class: `P(c) ∝ P_oof(c) · Π_copies L(label | c)`
 /// with `L = 1 - e` for the same class and `e / (k - 1)` for another. Copies sit in the same fold,
 /// so the out-of-fold probability never saw them: nothing is counted twice.
-pub fn with_copies(oof: &[Vec<f64>], y: &[usize], groups: &[usize], k: usize, noise: Option<f64>) -> Vec<Vec<f64>> {
+pub fn with_copies(
+    oof: &[Vec<f64>],
+    y: &[usize],
+    groups: &[usize],
+    k: usize,
+    noise: Option<f64>,
+) -> Vec<Vec<f64>> {
     let Some(e) = noise.filter(|e| *e > 0.0 && *e < 1.0) else {
         return oof.to_vec();
     };
-    let mut members: std::collections::HashMap<usize, Vec<usize>> = std::collections::HashMap::new();
+    let mut members: std::collections::HashMap<usize, Vec<usize>> =
+        std::collections::HashMap::new();
     for (i, g) in groups.iter().enumerate() {
         members.entry(*g).or_default().push(i);
     }

@@ -135,7 +135,11 @@ impl Head {
     /// P(positive) for each row of `rows` (row-major, `num_features` values a row).
     pub fn predict(&self, rows: &[f32]) -> Result<Vec<f64>, String> {
         let k = self.positive;
-        Ok(self.predict_probs(rows)?.into_iter().map(|p| p[k]).collect())
+        Ok(self
+            .predict_probs(rows)?
+            .into_iter()
+            .map(|p| p[k])
+            .collect())
     }
 
     /// The probability of every class for each row, in class order (a binary head of the

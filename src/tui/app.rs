@@ -401,20 +401,36 @@ impl App {
                 vec![]
             }
             Mode::Matrix { row, col } => {
-                let last = if self.view.multiclass { self.classes.names.len() - 1 } else { 1 };
+                let last = if self.view.multiclass {
+                    self.classes.names.len() - 1
+                } else {
+                    1
+                };
                 match key.code {
                     KeyCode::Esc | KeyCode::Char('m') => self.mode = Mode::Normal,
                     KeyCode::Up | KeyCode::Char('k') => {
-                        self.mode = Mode::Matrix { row: row.saturating_sub(1), col }
+                        self.mode = Mode::Matrix {
+                            row: row.saturating_sub(1),
+                            col,
+                        }
                     }
                     KeyCode::Down | KeyCode::Char('j') => {
-                        self.mode = Mode::Matrix { row: (row + 1).min(last), col }
+                        self.mode = Mode::Matrix {
+                            row: (row + 1).min(last),
+                            col,
+                        }
                     }
                     KeyCode::Left | KeyCode::Char('h') => {
-                        self.mode = Mode::Matrix { row, col: col.saturating_sub(1) }
+                        self.mode = Mode::Matrix {
+                            row,
+                            col: col.saturating_sub(1),
+                        }
                     }
                     KeyCode::Right | KeyCode::Char('l') => {
-                        self.mode = Mode::Matrix { row, col: (col + 1).min(last) }
+                        self.mode = Mode::Matrix {
+                            row,
+                            col: (col + 1).min(last),
+                        }
                     }
                     KeyCode::Enter if self.view.multiclass => {
                         self.view.cell_n = Some((row, col));
@@ -423,7 +439,10 @@ impl App {
                         self.selected = 0;
                         self.dirty = true;
                         let n = &self.classes.names;
-                        self.say(format!("showing label {} predicted {} (C: clear)", n[row], n[col]));
+                        self.say(format!(
+                            "showing label {} predicted {} (C: clear)",
+                            n[row], n[col]
+                        ));
                     }
                     KeyCode::Enter => {
                         let cell = CellKind::at(row, col);
@@ -781,7 +800,9 @@ impl App {
                     item.path = m.from.clone();
                     item.name = name_of(&root, &m.from);
                     item.label = self.classes.label_of(&root, &m.from);
-                    if let (Some(o), Some(l), Source::OutOfFold) = (item.oof.as_mut(), item.label, self.source) {
+                    if let (Some(o), Some(l), Source::OutOfFold) =
+                        (item.oof.as_mut(), item.label, self.source)
+                    {
                         o.label = l;
                     }
                 }

@@ -90,10 +90,18 @@ impl AuditState {
         }
         // Review queues: most similar first.
         f.sort_by(|a, b| {
-            let ka = KINDS.iter().position(|k| *k == a.kind).unwrap_or(KINDS.len());
-            let kb = KINDS.iter().position(|k| *k == b.kind).unwrap_or(KINDS.len());
+            let ka = KINDS
+                .iter()
+                .position(|k| *k == a.kind)
+                .unwrap_or(KINDS.len());
+            let kb = KINDS
+                .iter()
+                .position(|k| *k == b.kind)
+                .unwrap_or(KINDS.len());
             ka.cmp(&kb).then_with(|| match a.kind {
-                "possible" | "dismissed" => b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)),
+                "possible" | "dismissed" => {
+                    b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0))
+                }
                 _ => std::cmp::Ordering::Equal,
             })
         });
@@ -112,7 +120,9 @@ impl AuditState {
         let Some((kind, _)) = self.kinds.get(self.kind) else {
             return Vec::new();
         };
-        (0..self.findings.len()).filter(|&i| self.findings[i].kind == *kind).collect()
+        (0..self.findings.len())
+            .filter(|&i| self.findings[i].kind == *kind)
+            .collect()
     }
 
     pub fn current(&self) -> Option<&Finding> {
@@ -122,7 +132,11 @@ impl AuditState {
     /// The image `R` and `Enter` act on.
     pub fn current_path(&self) -> Option<PathBuf> {
         let f = self.current()?;
-        let p = if self.side == 1 && !f.other.is_empty() { &f.other } else { &f.path };
+        let p = if self.side == 1 && !f.other.is_empty() {
+            &f.other
+        } else {
+            &f.path
+        };
         Some(PathBuf::from(p))
     }
 
@@ -143,8 +157,12 @@ impl AuditState {
         analyse(&mut self.report);
         self.rebuild();
         Ok(match d {
-            Some(Decision::Confirmed) => "pair confirmed as copies (saved in .osteoai/audit.json)".into(),
-            Some(Decision::Dismissed) => "pair dismissed: not copies (saved in .osteoai/audit.json)".into(),
+            Some(Decision::Confirmed) => {
+                "pair confirmed as copies (saved in .osteoai/audit.json)".into()
+            }
+            Some(Decision::Dismissed) => {
+                "pair dismissed: not copies (saved in .osteoai/audit.json)".into()
+            }
             None => "decision cleared".into(),
         })
     }
@@ -164,9 +182,8 @@ impl AuditState {
                     tag(&f.path, &|t| t.conflict = true);
                     tag(&f.other, &|t| t.conflict = true);
                 }
-                "dark" | "bright" | "low_information" | "blurry" | "odd_size" | "odd_aspect" | "color" => {
-                    tag(&f.path, &|t| t.quality = true)
-                }
+                "dark" | "bright" | "low_information" | "blurry" | "odd_size" | "odd_aspect"
+                | "color" => tag(&f.path, &|t| t.quality = true),
                 _ => {}
             }
         }
@@ -225,8 +242,12 @@ impl App {
             }
             KeyCode::Char('1') => a.side = 0,
             KeyCode::Char('2') => a.side = 1,
-            KeyCode::Char('y') => said = Some(a.decide(Some(Decision::Confirmed)).unwrap_or_else(|e| e)),
-            KeyCode::Char('n') => said = Some(a.decide(Some(Decision::Dismissed)).unwrap_or_else(|e| e)),
+            KeyCode::Char('y') => {
+                said = Some(a.decide(Some(Decision::Confirmed)).unwrap_or_else(|e| e))
+            }
+            KeyCode::Char('n') => {
+                said = Some(a.decide(Some(Decision::Dismissed)).unwrap_or_else(|e| e))
+            }
             KeyCode::Backspace => said = Some(a.decide(None).unwrap_or_else(|e| e)),
             KeyCode::Enter => {
                 if let Some(p) = a.current_path() {

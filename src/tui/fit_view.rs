@@ -74,8 +74,12 @@ impl App {
             }
         };
         let r = &f.report;
-        let by_path: std::collections::HashMap<&PathBuf, usize> =
-            r.images.iter().enumerate().map(|(k, im)| (&im.path, k)).collect();
+        let by_path: std::collections::HashMap<&PathBuf, usize> = r
+            .images
+            .iter()
+            .enumerate()
+            .map(|(k, im)| (&im.path, k))
+            .collect();
         for it in &mut self.items {
             it.oof = by_path.get(&it.path).map(|&k| {
                 let im = &r.images[k];

@@ -26,7 +26,9 @@ fn title(app: &App) -> String {
         (Some(f), Source::OutOfFold) => format!(
             "out of fold · AUC {}{}",
             opt(f.roc_auc),
-            f.auc_spread.map(|(_, sd)| format!(" ±{sd:.3}")).unwrap_or_default()
+            f.auc_spread
+                .map(|(_, sd)| format!(" ±{sd:.3}"))
+                .unwrap_or_default()
         ),
         _ => "confusion matrix".into(),
     }
@@ -43,7 +45,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
 fn draw_n(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
     let focus = matches!(app.mode, Mode::Matrix { .. });
     let block = Block::bordered()
-        .title(format!(" {} · {} classes ", title(app), app.classes.names.len()))
+        .title(format!(
+            " {} · {} classes ",
+            title(app),
+            app.classes.names.len()
+        ))
         .border_style(if focus { theme.focus() } else { Style::new() });
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -154,4 +160,3 @@ fn draw_binary(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
     ];
     f.render_widget(Paragraph::new(lines), inner);
 }
-

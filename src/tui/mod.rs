@@ -300,3 +300,5 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
 
 #[cfg(test)]
 mod snapshots;
+#[cfg(test)]
+mod snapshots_audit;

@@ -250,7 +250,8 @@ fn keep(item: &Item, v: &View, positive: usize, threshold: f64, search: &str) ->
         return ok
             && v.label.is_none_or(|l| item.label == l)
             && v.split.is_none_or(|s| item.split == s)
-            && v.cell_n.is_none_or(|(r, c)| item.label == Some(r) && predicted_n(item) == Some(c))
+            && v.cell_n
+                .is_none_or(|(r, c)| item.label == Some(r) && predicted_n(item) == Some(c))
             && (search.is_empty() || item.name.to_lowercase().contains(search));
     }
     let ok = match v.filter {

@@ -35,6 +35,9 @@ fn item(name: &str, label: Option<usize>, score: Option<f64>, split: Option<Spli
         score,
         error: None,
         mark: Mark::default(),
+        model_score: score,
+        tags: super::review::Tags::default(),
+        oof: None,
     }
 }
 

@@ -123,15 +123,19 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str
     let scan = if app.scanning {
         format!("  scanning… {} images", app.items.len())
     } else {
-        format!("  {} images · {protocol} · {}", app.items.len(), app.source_name())
+        format!(
+            "  {} images · {protocol} · {}",
+            app.items.len(),
+            app.source_name()
+        )
     };
     spans.push(Span::styled(scan, theme.dim()));
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let room = (area.width as usize).saturating_sub(used + 1);
-    if room >= NOT_CLINICAL.len() {
+    if room > NOT_CLINICAL.len() {
         spans.push(Span::raw(" ".repeat(room - NOT_CLINICAL.len())));
         spans.push(Span::styled(NOT_CLINICAL, theme.warning()));
-    } else if room >= 16 {
+    } else if room > 16 {
         spans.push(Span::raw(" ".repeat(room - 16)));
         spans.push(Span::styled("NOT FOR CLINICAL", theme.warning()));
     }
@@ -158,18 +162,18 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
             b.started.elapsed().as_secs_f64()
         ),
         (None, job) => match job {
-        Some(j) => {
-            let rate = app
-                .rate()
-                .map(|r| format!(" {r:.1} img/s"))
-                .unwrap_or_default();
-            format!(" │ {}/{}{rate}", j.done, j.total)
-        }
-        None => match app.last_run {
-            Some((done, total, Some(r))) => format!(" │ last run {done}/{total} {r:.1} img/s"),
-            Some((done, total, None)) => format!(" │ last run {done}/{total} (cached)"),
-            None => String::new(),
-        },
+            Some(j) => {
+                let rate = app
+                    .rate()
+                    .map(|r| format!(" {r:.1} img/s"))
+                    .unwrap_or_default();
+                format!(" │ {}/{}{rate}", j.done, j.total)
+            }
+            None => match app.last_run {
+                Some((done, total, Some(r))) => format!(" │ last run {done}/{total} {r:.1} img/s"),
+                Some((done, total, None)) => format!(" │ last run {done}/{total} (cached)"),
+                None => String::new(),
+            },
         },
     };
     let msg = app
@@ -461,7 +465,10 @@ fn draw_preview(
     }
     let pos_name = &app.classes.names[app.positive];
     let mut lines = Vec::new();
-    let oof = it.oof.as_ref().filter(|_| app.source == super::fit_view::Source::OutOfFold);
+    let oof = it
+        .oof
+        .as_ref()
+        .filter(|_| app.source == super::fit_view::Source::OutOfFold);
     match it.score {
         Some(_) if oof.is_some() => {
             let o = oof.unwrap_or_else(|| unreachable!("checked"));
@@ -472,7 +479,10 @@ fn draw_preview(
                     n[o.suggested], o.probs[o.suggested], n[o.label]
                 )),
                 if o.is_issue {
-                    Span::styled(format!("likely label error ({:.3})", o.issue_score), theme.bad())
+                    Span::styled(
+                        format!("likely label error ({:.3})", o.issue_score),
+                        theme.bad(),
+                    )
                 } else {
                     Span::styled(format!("issue score {:.3}", o.issue_score), theme.dim())
                 },
@@ -648,7 +658,10 @@ pub const HELP: &[(&str, &str)] = &[
 pub const AUDIT_HELP: &[(&str, &str)] = &[
     ("Tab ] [ ← →", "next / previous kind of finding"),
     ("j k g G", "walk the findings of this kind"),
-    ("y / n / ⌫", "pair: copies / not copies / forget (audit.json)"),
+    (
+        "y / n / ⌫",
+        "pair: copies / not copies / forget (audit.json)",
+    ),
     ("1 2", "which image of the pair R and Enter act on"),
     ("R, then y", "relabel that image (journalled, u undoes)"),
     ("Enter", "show that image in the list"),

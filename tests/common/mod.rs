@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use image::{GrayImage, ImageBuffer, Luma};
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -52,11 +54,46 @@ pub fn data() -> Option<PathBuf> {
     }
 }
 
-/// A cache folder kept between test runs (under the target folder) for the tests on the
-/// reference data: its features are computed once, not once per test. Safe to share: entries
-/// are keyed by file identity and model.
+/// A cache folder kept between test runs (under the target folder) for the audit of the
+/// reference data: its CNN features and keypoints are computed once, not at every run. Entries
+/// are keyed by file identity and model (a code change in preprocessing is not: the model
+/// quality test uses a fresh cache for that reason).
 pub fn shared_cache() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("osteoai-reference-cache");
     std::fs::create_dir_all(&p).expect("cache folder");
     p
+}
+
+/// A third kind of picture: concentric rings (nothing like the two bone drawings).
+pub fn rings(seed: u64, w: u32, h: u32) -> GrayImage {
+    let (cx, cy) = (w as f32 * (0.4 + (seed % 5) as f32 * 0.05), h as f32 * 0.5);
+    let step = 9.0 + (seed % 4) as f32 * 2.0;
+    ImageBuffer::from_fn(w, h, |x, y| {
+        let r = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+        let v = if ((r / step) as u32).is_multiple_of(2) {
+            190.0
+        } else {
+            40.0
+        };
+        Luma([(v + ((x * 7 + y * 13 + seed as u32) % 17) as f32) as u8])
+    })
+}
+
+/// 12 images of each of three classes; one "rings" picture filed under shaft/.
+pub fn make_three_class_folder(dir: &Path) -> String {
+    for (class, make) in [("shaft", 0u32), ("elbow", 1), ("rings", 2)] {
+        let d = dir.join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..12u64 {
+            let img = match make {
+                0 => osteoai::fixtures::radiograph(300 + i, i % 2 == 0, 160, 128),
+                1 => osteoai::fixtures::audit::drawing(400 + i, i % 2 == 0, i % 3 == 0, 160, 128),
+                _ => rings(500 + i, 160, 128),
+            };
+            img.save(d.join(format!("{class}_{i:02}.png"))).unwrap();
+        }
+    }
+    let wrong = dir.join("shaft/mislabelled.png");
+    rings(999, 160, 128).save(&wrong).unwrap();
+    wrong.to_string_lossy().into_owned()
 }
