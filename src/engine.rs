@@ -285,15 +285,7 @@ pub fn predicted_class(m: &crate::model::Manifest, p: f64) -> &str {
 /// The class a model predicts from all class probabilities: two classes by the threshold on
 /// the positive one, more by the largest probability.
 pub fn predicted_of(m: &crate::model::Manifest, probs: &[f64]) -> usize {
-    let pos = m.classes.positive_index().unwrap_or(0);
-    if m.classes.names.len() <= 2 {
-        let p = probs.get(pos).copied().unwrap_or(0.0);
-        let name = predicted_class(m, p);
-        return m.classes.names.iter().position(|n| n == name).unwrap_or(0);
-    }
-    (0..probs.len())
-        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(b.cmp(&a)))
-        .unwrap_or(0)
+    crate::fit::predicted(probs, m.classes.positive_index().unwrap_or(0), m.threshold)
 }
 
 /// The positive class at or above `threshold`, else the first other class.

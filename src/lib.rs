@@ -20,5 +20,6 @@ pub mod marks;
 pub mod metrics;
 pub mod model;
 pub mod scan;
+pub mod text;
 pub mod timefmt;
 pub mod train;

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{osteoai, root, run};
+use common::{osteoai, root, run, tree};
 use osteoai::fixtures::audit::EXPECTED;
 
 /// A private copy of the audit fixture (tests may write decisions into it).
@@ -275,22 +275,6 @@ fn renamed_files_give_the_same_answers() {
         .collect();
     let want: BTreeSet<String> = EXPECTED.leaked.iter().map(|s| s.to_string()).collect();
     assert_eq!(back, want);
-}
-
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut v: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().to_path_buf(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

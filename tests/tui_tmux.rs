@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{osteoai, root, run};
+use common::{osteoai, root, run, tree};
 
 struct Tmux {
     name: String,
@@ -63,23 +63,6 @@ impl Drop for Tmux {
             .args(["kill-session", "-t", &self.name])
             .output();
     }
-}
-
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut v: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_entry(|e| e.file_name() != ".osteoai")
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().to_path_buf(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// The two rows of the confusion matrix as drawn: [[tp, fn], [fp, tn]].
@@ -207,7 +190,7 @@ fn fit_in_tmux_walks_the_top_label_issue_relabels_and_undoes() {
     }
     let work = tempfile::tempdir().unwrap();
     let wrong = common::make_three_class_folder(work.path());
-    let before = snapshot(work.path());
+    let before = tree(work.path());
     let cache = tempfile::tempdir().unwrap();
     let t = start("fit", work.path(), cache.path());
     t.keys(&["O"]);
@@ -230,7 +213,7 @@ fn fit_in_tmux_walks_the_top_label_issue_relabels_and_undoes() {
     assert!(work.path().join("rings/mislabelled.png").exists());
     t.keys(&["u"]);
     t.wait_for("the undo", |s| s.contains("restored"));
-    assert_eq!(snapshot(work.path()), before, "every file is back");
+    assert_eq!(tree(work.path()), before, "every file is back");
     quit(&t);
 }
 
@@ -241,43 +224,15 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     }
     let work = tempfile::tempdir().unwrap();
     let demo = work.path().join("demo");
-    for (rel, bytes) in snapshot(&root().join("fixtures/demo")) {
+    for (rel, bytes) in tree(&root().join("fixtures/demo")) {
         let p = demo.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
     }
-    let before = snapshot(&demo);
+    let before = tree(&demo);
     let cache = tempfile::tempdir().unwrap();
-    let t = Tmux {
-        name: format!("osteoai-e2e-{}", std::process::id()),
-    };
-    let cmd = format!(
-        "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu --protocol halfblocks",
-        root().display(),
-        cache.path().display(),
-        env!("CARGO_BIN_EXE_osteoai"),
-        demo.display()
-    );
-    let ok = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &t.name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "tmux new-session");
-
-    t.wait_for("the model and 16 images", |s| {
-        s.contains("16 images") && s.contains("CPU (burn-flex")
-    });
+    let t = start("e2e", &demo, cache.path());
+    t.wait_for("the 16 images", |s| s.contains("16 images"));
     assert!(t.screen().contains("NOT FOR CLINICAL USE"));
     t.keys(&["a"]);
     let s = t.wait_for("the run to finish", |s| s.contains("last run"));
@@ -325,18 +280,9 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     t.wait_for("the confirmation", |s| s.contains("y: move"));
     t.keys(&["y"]);
     t.wait_for("the move", |s| s.contains("moved to"));
-    assert_ne!(snapshot(&demo), before, "the relabel moved a file");
+    assert_ne!(tree(&demo), before, "the relabel moved a file");
     t.keys(&["u"]);
     t.wait_for("the undo", |s| s.contains("restored"));
-    assert_eq!(
-        snapshot(&demo),
-        before,
-        "every file is back where it started"
-    );
-    t.keys(&["q"]);
-    let start = Instant::now();
-    while t.alive() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!t.alive(), "the dashboard quits on q");
+    assert_eq!(tree(&demo), before, "every file is back where it started");
+    quit(&t);
 }

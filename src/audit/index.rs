@@ -179,6 +179,19 @@ impl Reducer {
     /// iteration on the covariance (deterministic start), then Rayleigh-Ritz for the
     /// directions and their variances.
     pub fn fit(x: &[f32], n: usize, d: usize, out: usize) -> Reducer {
+        // The directions of a large set are learnt from an even sample of it (memory and time).
+        const SAMPLE: usize = 20_000;
+        let (x, n) = if n > SAMPLE {
+            let rows: Vec<f32> = (0..SAMPLE)
+                .flat_map(|k| {
+                    let i = k * n / SAMPLE;
+                    x[i * d..(i + 1) * d].iter().copied()
+                })
+                .collect();
+            (std::borrow::Cow::Owned(rows), SAMPLE)
+        } else {
+            (std::borrow::Cow::Borrowed(x), n)
+        };
         let out = out.min(d).min((n / 2).max(1));
         let mut mean = vec![0f64; d];
         for row in x.chunks(d) {
@@ -187,7 +200,7 @@ impl Reducer {
             }
         }
         let mean: Vec<f32> = mean.iter().map(|m| (m / n.max(1) as f64) as f32).collect();
-        let mut xc: Vec<f32> = x.to_vec();
+        let mut xc: Vec<f32> = x.into_owned();
         for row in xc.chunks_mut(d) {
             for (v, m) in row.iter_mut().zip(&mean) {
                 *v -= m;
@@ -252,15 +265,22 @@ impl Reducer {
     }
 
     /// Centred, projected, whitened, unit-length rows.
+    /// Centred, projected, whitened, unit-length rows (in blocks: no full copy of `x`).
     pub fn apply(&self, x: &[f32], n: usize) -> Vec<f32> {
-        let mut xc = x.to_vec();
-        for row in xc.chunks_mut(self.d) {
-            for (v, m) in row.iter_mut().zip(&self.mean) {
-                *v -= m;
-            }
-        }
+        const BLOCK: usize = 4096;
         let mut y = vec![0f32; n * self.out];
-        gemm_abt(&xc, n, &self.components, self.out, self.d, &mut y);
+        y.par_chunks_mut(BLOCK * self.out)
+            .zip(x[..n * self.d].par_chunks(BLOCK * self.d))
+            .for_each(|(yb, xb)| {
+                let rows = xb.len() / self.d;
+                let mut xc = xb.to_vec();
+                for row in xc.chunks_mut(self.d) {
+                    for (v, m) in row.iter_mut().zip(&self.mean) {
+                        *v -= m;
+                    }
+                }
+                gemm_abt(&xc, rows, &self.components, self.out, self.d, yb);
+            });
         normalize_rows(&mut y, self.out);
         y
     }

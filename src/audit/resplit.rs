@@ -218,13 +218,7 @@ pub fn plan(report: &Report, root: &Path, ratios: [f64; 3], seed: u64) -> Result
 
 /// The manifest CSV of a plan.
 pub fn manifest_csv(plan: &Plan) -> String {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    let q = crate::text::csv_field;
     let mut s = String::from("source,dest,split,label,old_split,group\n");
     for p in &plan.placements {
         s.push_str(&format!(

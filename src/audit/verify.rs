@@ -188,8 +188,10 @@ pub struct VerifyParams {
     /// A copy either shares the fine detail (`detail` and `score` at least these) ...
     pub min_detail: f32,
     pub min_score_detail: f32,
-    /// ... or aligns almost perfectly on many keypoints (blurred copies lose their detail).
+    /// ... or aligns almost perfectly on many keypoints (blurred copies lose their detail):
+    /// rank correlation or, for images whose saturated areas tie many ranks, Pearson.
     pub min_score_strong: f32,
+    pub min_pearson_strong: f32,
     pub strong_inliers: usize,
 }
 
@@ -206,6 +208,7 @@ impl Default for VerifyParams {
             min_detail: 0.53,
             min_score_detail: 0.80,
             min_score_strong: 0.93,
+            min_pearson_strong: 0.96,
             strong_inliers: 13,
         }
     }
@@ -355,16 +358,18 @@ pub fn ransac_affine(
         }
     }
     let (mut m, _) = best?;
-    // Refine twice on the inliers.
-    for _ in 0..2 {
-        let mask: Vec<bool> = src
-            .iter()
+    let inliers = |m: &Affine| -> Vec<bool> {
+        src.iter()
             .zip(dst)
             .map(|(s, d)| {
                 let q = m.apply(*s);
                 (q[0] - d[0]).powi(2) + (q[1] - d[1]).powi(2) <= tol2
             })
-            .collect();
+            .collect()
+    };
+    // Refine twice on the inliers.
+    for _ in 0..2 {
+        let mask = inliers(&m);
         let (s, d): (Vec<[f32; 2]>, Vec<[f32; 2]>) = src
             .iter()
             .zip(dst)
@@ -377,14 +382,7 @@ pub fn ransac_affine(
             _ => break,
         }
     }
-    let mask: Vec<bool> = src
-        .iter()
-        .zip(dst)
-        .map(|(s, d)| {
-            let q = m.apply(*s);
-            (q[0] - d[0]).powi(2) + (q[1] - d[1]).powi(2) <= tol2
-        })
-        .collect();
+    let mask = inliers(&m);
     Some((m, mask))
 }
 
@@ -601,7 +599,8 @@ pub fn verify(a: &Views, b: &Views, p: &VerifyParams) -> Verdict {
             && v.spread >= p.min_spread
             && v.overlap >= p.min_overlap;
         let detailed = v.detail >= p.min_detail && v.ncc >= p.min_score_detail;
-        let strong = v.ncc >= p.min_score_strong && v.inliers as usize >= p.strong_inliers;
+        let strong = (v.ncc >= p.min_score_strong || v.pearson >= p.min_pearson_strong)
+            && v.inliers as usize >= p.strong_inliers;
         v.verified = geometry && (detailed || strong);
         if (v.verified, v.score(), v.inliers) > (best.verified, best.score(), best.inliers) {
             best = v;

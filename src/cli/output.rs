@@ -3,14 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Quotes a CSV field when needed (RFC 4180).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+pub use osteoai::text::csv_field;
 
 /// Left-aligned columns separated by two spaces; numeric-looking cells right-aligned.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -80,13 +73,6 @@ pub fn opt(v: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_only_when_needed() {
-        assert_eq!(csv_field("a b"), "a b");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    }
 
     #[test]
     fn table_aligns() {

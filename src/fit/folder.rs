@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use super::{FitParams, FitReport, Sample, class_folder, discover_classes, fit, manifest_for};
 use crate::engine::Engine;
 use crate::labels::ClassSpec;
+use crate::text::csv_field;
 
 /// What a folder fit produced.
 pub struct FitRun {
@@ -79,14 +80,6 @@ pub fn fit_folder(
         spec,
         bundle,
     })
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// One row per image: path, label, suggested, issue_score, is_issue, oof_p_<class>..., fold,

@@ -259,6 +259,22 @@ pub fn predict_probs(
     })
 }
 
+/// The class predicted from class probabilities: two classes by `threshold` on the positive
+/// one, more by the largest probability.
+pub fn predicted(p: &[f64], positive: usize, threshold: f64) -> usize {
+    if p.len() == 2 {
+        if p[positive] >= threshold {
+            positive
+        } else {
+            1 - positive
+        }
+    } else {
+        (0..p.len())
+            .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
+            .unwrap_or(0)
+    }
+}
+
 fn fold_metrics(
     probs: &[Vec<f64>],
     y: &[usize],
@@ -266,19 +282,7 @@ fn fold_metrics(
     positive: usize,
     threshold: f64,
 ) -> FoldMetrics {
-    let pred = |p: &Vec<f64>| -> usize {
-        if k == 2 {
-            if p[positive] >= threshold {
-                positive
-            } else {
-                1 - positive
-            }
-        } else {
-            (0..k)
-                .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
-                .unwrap_or(0)
-        }
-    };
+    let pred = |p: &Vec<f64>| predicted(p, positive, threshold);
     let correct = probs.iter().zip(y).filter(|(p, l)| pred(p) == **l).count();
     let roc = if k == 2 {
         let pos: Vec<bool> = y.iter().map(|&l| l == positive).collect();
@@ -427,19 +431,7 @@ pub fn fit_features(
     };
     let evidence = with_copies(&oof, &y, &groups, k, params.copy_noise);
     let issues = confident::find(&evidence, &y, classes);
-    let pred = |p: &Vec<f64>| -> usize {
-        if k == 2 {
-            if p[positive] >= threshold {
-                positive
-            } else {
-                1 - positive
-            }
-        } else {
-            (0..k)
-                .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
-                .unwrap_or(0)
-        }
-    };
+    let pred = |p: &Vec<f64>| predicted(p, positive, threshold);
     let mut confusion = vec![vec![0usize; k]; k];
     for (p, &l) in oof.iter().zip(&y) {
         confusion[l][pred(p)] += 1;

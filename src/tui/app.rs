@@ -826,13 +826,7 @@ impl App {
             let predicted = it.score.map(|p| {
                 osteoai::engine::predicted_class_at(&self.classes, self.threshold, p).to_string()
             });
-            let q = |s: &str| {
-                if s.contains([',', '"', '\n']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s.to_string()
-                }
-            };
+            let q = osteoai::text::csv_field;
             csv.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{}\n",
                 q(&it.path.display().to_string()),

@@ -97,3 +97,21 @@ pub fn make_three_class_folder(dir: &Path) -> String {
     rings(999, 160, 128).save(&wrong).unwrap();
     wrong.to_string_lossy().into_owned()
 }
+
+/// Every file under `dir` (its `.osteoai/` sidecar left out) with its bytes, sorted.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".osteoai")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
