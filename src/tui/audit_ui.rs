@@ -143,11 +143,17 @@ fn draw_list(f: &mut Frame, app: &App, a: &AuditState, area: Rect, theme: Theme)
         .take(height)
         .map(|(k, &i)| {
             let fnd = &a.findings[i];
-            let name = |p: &str| rel(&app.root, p);
+            // A pair: both file names (the panel on the right has the full paths).
+            let file = |p: &str| {
+                Path::new(p)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
             let text = if fnd.other.is_empty() {
-                name(&fnd.path)
+                rel(&app.root, &fnd.path)
             } else {
-                format!("{} ↔ {}", name(&fnd.path), name(&fnd.other))
+                format!("{} ↔ {}", file(&fnd.path), file(&fnd.other))
             };
             let row = Row::new(vec![
                 Cell::from(fnd.score.map(|s| format!("{s:.3}")).unwrap_or_default()),
