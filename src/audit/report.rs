@@ -205,16 +205,9 @@ pub struct Finding {
     /// The pair behind it, for pair kinds.
     #[serde(skip)]
     pub pair: Option<usize>,
-    /// The image behind `path`.
-    #[serde(skip)]
-    pub image: Option<usize>,
 }
 
 impl Report {
-    fn label(&self, i: usize) -> &str {
-        self.images[i].label.as_deref().unwrap_or("unlabelled")
-    }
-
     fn pair_detail(&self, p: &Pair) -> String {
         let mut parts = Vec::new();
         match p.kind {
@@ -258,7 +251,6 @@ impl Report {
                 score: None,
                 detail: u.reason.clone(),
                 pair: None,
-                image: Some(u.image),
             });
         }
         for (k, p) in self.pairs.iter().enumerate() {
@@ -278,7 +270,6 @@ impl Report {
                 score: Some(p.score()),
                 detail: self.pair_detail(p),
                 pair: Some(k),
-                image: Some(p.a),
             });
         }
         for l in &self.leaks {
@@ -303,7 +294,6 @@ impl Report {
                 pair: self.pairs.iter().position(|p| {
                     p.counts() && (p.a, p.b) == (l.image.min(l.other), l.image.max(l.other))
                 }),
-                image: Some(l.image),
             });
         }
         for c in &self.conflicts {
@@ -324,7 +314,6 @@ impl Report {
                     }
                 ),
                 pair: Some(c.pair),
-                image: Some(p.a),
             });
         }
         for q in &self.quality {
@@ -335,7 +324,6 @@ impl Report {
                 score: Some(q.score),
                 detail: q.detail.clone(),
                 pair: None,
-                image: Some(q.index),
             });
         }
         out
@@ -352,11 +340,6 @@ impl Report {
     /// Worst leaked share over the held-out splits (0 when none).
     pub fn max_leak_share(&self) -> f64 {
         self.leakage.iter().map(|l| l.share).fold(0.0, f64::max)
-    }
-
-    /// Pairs that count, with the labels of both sides.
-    pub fn label_of_pair(&self, p: &Pair) -> (&str, &str) {
-        (self.label(p.a), self.label(p.b))
     }
 }
 

@@ -56,10 +56,6 @@ fn sha128(parts: &[&[u8]]) -> [u8; 16] {
     out
 }
 
-pub fn hex(h: &[u8; 16]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Grey (luma) version of any image.
 pub fn gray_of(img: &DynamicImage) -> Gray {
     let l = img.to_luma8();

@@ -784,10 +784,23 @@ impl App {
                 if let (Some(o), Source::OutOfFold) = (item.oof.as_mut(), self.source) {
                     o.label = target;
                 }
+                self.follow_move(&m.from, &m.to);
                 self.dirty = true;
                 self.say(format!("moved to {} (u: undo)", name_of(&root, &m.to)));
             }
             Err(e) => self.say(format!("relabel refused: {e}")),
+        }
+    }
+
+    /// The audit's report follows a moved file (its label from the model's classes).
+    fn follow_move(&mut self, from: &Path, to: &Path) {
+        let label = self
+            .model_classes
+            .label_of(&self.root, to)
+            .map(|l| self.model_classes.names[l].clone());
+        if let Some(a) = self.audit.as_mut() {
+            a.moved(from, to, label);
+            self.apply_audit_tags();
         }
     }
 
@@ -796,6 +809,7 @@ impl App {
         match self.journal().and_then(|j| j.undo_last()) {
             Ok(Some(m)) => {
                 let _ = self.marks.rename(&m.to, &m.from);
+                self.follow_move(&m.to, &m.from);
                 if let Some(item) = self.items.iter_mut().find(|i| i.path == m.to) {
                     item.path = m.from.clone();
                     item.name = name_of(&root, &m.from);

@@ -85,7 +85,6 @@ impl AuditState {
                     })
                     .unwrap_or_default(),
                 pair: Some(k),
-                image: Some(p.a),
             });
         }
         // Review queues: most similar first.
@@ -165,6 +164,22 @@ impl AuditState {
             }
             None => "decision cleared".into(),
         })
+    }
+
+    /// A file moved by a relabel (or its undo): the report follows it, with its new label, and
+    /// conflicts are recounted.
+    pub fn moved(&mut self, from: &Path, to: &Path, label: Option<String>) {
+        let (from, to) = (from.display().to_string(), to.display().to_string());
+        let mut changed = false;
+        for im in self.report.images.iter_mut().filter(|im| im.path == from) {
+            im.path = to.clone();
+            im.label = label.clone();
+            changed = true;
+        }
+        if changed {
+            analyse(&mut self.report);
+            self.rebuild();
+        }
     }
 
     /// Tags per image path, for the main list's filters.
@@ -288,5 +303,109 @@ impl App {
             self.status = Some(s);
         }
         vec![]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crossterm::event::{KeyEventKind, KeyEventState, KeyModifiers};
+    use osteoai::audit::report::{Image, Pair};
+    use osteoai::labels::{ClassSpec, Split};
+
+    use super::*;
+    use crate::tui::app::ModelInfo;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent {
+            code: c,
+            modifiers: KeyModifiers::NONE,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }
+    }
+
+    #[test]
+    fn a_relabel_from_the_audit_view_moves_the_file_and_the_report_follows() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        for rel in ["train/fracture/a.jpg", "test/fracture/a-copy.jpg"] {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), rel.as_bytes()).unwrap();
+        }
+        std::fs::create_dir_all(root.join("test/nofracture")).unwrap();
+        let classes = ClassSpec::fracture_default();
+        let scan = osteoai::scan::scan(root, &classes);
+        let images: Vec<Image> = scan
+            .entries
+            .iter()
+            .map(|e| Image {
+                path: e.path.display().to_string(),
+                split: e.split,
+                label: e.label.map(|l| classes.names[l].clone()),
+                group: None,
+            })
+            .collect();
+        let mut report = Report {
+            root: root.display().to_string(),
+            images,
+            scan_issues: vec![],
+            unreadable: vec![],
+            pairs: vec![Pair {
+                a: 0,
+                b: 1,
+                kind: PairKind::Near,
+                similarity: None,
+                phash_distance: 9,
+                verification: None,
+                decision: None,
+            }],
+            groups: vec![],
+            leakage: vec![],
+            leaks: vec![],
+            conflicts: vec![],
+            quality: vec![],
+            balance: BTreeMap::new(),
+            inflation: None,
+            model: None,
+            candidates: BTreeMap::new(),
+            timing: BTreeMap::new(),
+            notes: vec![],
+            examined: vec![],
+        };
+        analyse(&mut report);
+        let mut app = App::new(root.to_path_buf(), classes, 0.5);
+        app.add_entries(scan.entries);
+        app.model = Some(ModelInfo {
+            name: "m".into(),
+            device: "cpu".into(),
+            threshold: 0.5,
+        });
+        app.audit = Some(AuditState::new(report, root).unwrap());
+        app.layout = Layout::Audit;
+        app.refresh();
+        assert_eq!(app.audit.as_ref().unwrap().report.conflicts.len(), 0);
+        // The leak's held-out image (side 1 = path), relabelled to nofracture.
+        let leaked = app.audit.as_ref().unwrap().current_path().unwrap();
+        assert!(leaked.ends_with("test/fracture/a-copy.jpg"), "{leaked:?}");
+        app.on_key(key(KeyCode::Char('R')));
+        app.on_key(key(KeyCode::Char('y')));
+        let moved = root.join("test/nofracture/a-copy.jpg");
+        assert!(moved.exists() && !leaked.exists());
+        let r = &app.audit.as_ref().unwrap().report;
+        assert!(
+            r.images
+                .iter()
+                .any(|im| im.path == moved.display().to_string())
+        );
+        assert_eq!(
+            r.conflicts.len(),
+            1,
+            "the copies now carry different labels"
+        );
+        app.on_key(key(KeyCode::Char('u')));
+        assert!(leaked.exists());
+        assert_eq!(app.audit.as_ref().unwrap().report.conflicts.len(), 0);
     }
 }
