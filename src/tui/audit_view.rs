@@ -312,7 +312,7 @@ mod tests {
 
     use crossterm::event::{KeyEventKind, KeyEventState, KeyModifiers};
     use osteoai::audit::report::{Image, Pair};
-    use osteoai::labels::{ClassSpec, Split};
+    use osteoai::labels::ClassSpec;
 
     use super::*;
     use crate::tui::app::ModelInfo;
