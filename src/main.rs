@@ -5,6 +5,7 @@ mod cli;
 mod tui;
 
 fn main() {
+    tui::PROCESS_START.get_or_init(std::time::Instant::now);
     // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset (common over SSH and
     // in containers) while osteoai probes for a GPU; give it a private folder.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {

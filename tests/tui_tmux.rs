@@ -7,63 +7,9 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use common::tmux::{Tmux, have_tmux, quit};
 use common::{osteoai, root, run, tree};
-
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let ok = Command::new("tmux")
-                .args(["send-keys", "-t", &self.name, k])
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "tmux send-keys {k}");
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-    fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if f(&s) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(180),
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    fn alive(&self) -> bool {
-        Command::new("tmux")
-            .args(["has-session", "-t", &self.name])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
-    }
-}
 
 /// The two rows of the confusion matrix as drawn: [[tp, fn], [fp, tn]].
 fn matrix(screen: &str) -> [[u64; 2]; 2] {
@@ -92,19 +38,6 @@ fn matrix(screen: &str) -> [[u64; 2]; 2] {
         [a[a.len() - 2], a[a.len() - 1]],
         [b[b.len() - 2], b[b.len() - 1]],
     ]
-}
-
-/// Whether tmux is here (required under CI).
-fn have_tmux() -> bool {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is required in CI (scripts/setup.sh installs it)"
-        );
-        eprintln!("SKIPPED: tmux is not installed");
-        return false;
-    }
-    true
 }
 
 /// The dashboard on `dir` in a new tmux session of 120x40.
@@ -137,15 +70,6 @@ fn start(name: &str, dir: &Path, cache: &Path) -> Tmux {
     assert!(ok, "tmux new-session");
     t.wait_for("the model", |s| s.contains("CPU (burn-flex"));
     t
-}
-
-fn quit(t: &Tmux) {
-    t.keys(&["q"]);
-    let start = Instant::now();
-    while t.alive() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!t.alive(), "the dashboard quits on q");
 }
 
 #[test]

@@ -50,5 +50,10 @@ pub enum Event {
         run: u64,
         result: Result<Box<osteoai::fit::folder::FitRun>, String>,
     },
-    Image(ImgKey, ImgEntry),
+    /// A prepared image, for the picker of that generation.
+    Image(ImgKey, ImgEntry, u64),
+    /// An answer of the terminal to the capability query (raw control sequence).
+    Reply(Vec<u8>),
+    /// SIGTERM, SIGHUP, SIGINT or SIGQUIT: restore the terminal and exit.
+    Signal(i32),
 }

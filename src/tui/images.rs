@@ -31,11 +31,26 @@ pub enum ImgEntry {
     Failed(String),
 }
 
-#[derive(Default)]
 struct Shared {
     wanted: VecDeque<ImgKey>,
     in_progress: HashSet<ImgKey>,
     stop: bool,
+    /// The protocol images are prepared for; replaced when the terminal's answer arrives.
+    picker: Picker,
+    /// Bumped with every new picker: results prepared for an older one are dropped.
+    generation: u64,
+}
+
+impl Shared {
+    fn new(picker: Picker) -> Shared {
+        Shared {
+            wanted: VecDeque::new(),
+            in_progress: HashSet::new(),
+            stop: false,
+            picker,
+            generation: 0,
+        }
+    }
 }
 
 /// The worker pool and the cache of prepared images.
@@ -47,6 +62,7 @@ pub struct Images {
     /// The last preview drawn, kept until its successor is ready.
     pub last_preview: Option<ImgKey>,
     pub picker: Picker,
+    generation: u64,
 }
 
 impl Images {
@@ -57,18 +73,17 @@ impl Images {
         tx: std::sync::mpsc::Sender<Event>,
         capacity: usize,
     ) -> Images {
-        let shared: Arc<(Mutex<Shared>, Condvar)> = Arc::default();
+        let shared = Arc::new((Mutex::new(Shared::new(picker.clone())), Condvar::new()));
         let disk = DiskCache::new(cache_root().join("thumbnails"));
         for n in 0..workers.max(1) {
             let shared = shared.clone();
             let tx = tx.clone();
-            let picker = picker.clone();
             let disk = disk.clone();
             let _ = std::thread::Builder::new()
                 .name(format!("images-{n}"))
                 .spawn(move || {
                     loop {
-                        let key = {
+                        let (key, picker, generation) = {
                             let (lock, cv) = &*shared;
                             let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
                             loop {
@@ -77,7 +92,7 @@ impl Images {
                                 }
                                 if let Some(k) = s.wanted.pop_front() {
                                     if s.in_progress.insert(k.clone()) {
-                                        break k;
+                                        break (k, s.picker.clone(), s.generation);
                                     }
                                     continue;
                                 }
@@ -89,7 +104,7 @@ impl Images {
                             let mut s = shared.0.lock().unwrap_or_else(|p| p.into_inner());
                             s.in_progress.remove(&key);
                         }
-                        if tx.send(Event::Image(key, entry)).is_err() {
+                        if tx.send(Event::Image(key, entry, generation)).is_err() {
                             return;
                         }
                     }
@@ -102,6 +117,7 @@ impl Images {
             capacity: capacity.max(8),
             last_preview: None,
             picker,
+            generation: 0,
         }
     }
 
@@ -109,12 +125,13 @@ impl Images {
     #[cfg(test)]
     pub fn offline(picker: Picker) -> Images {
         Images {
-            shared: Arc::default(),
+            shared: Arc::new((Mutex::new(Shared::new(picker.clone())), Condvar::new())),
             cache: HashMap::new(),
             order: VecDeque::new(),
             capacity: 64,
             last_preview: None,
             picker,
+            generation: 0,
         }
     }
 
@@ -122,7 +139,11 @@ impl Images {
         self.cache.get(key)
     }
 
-    pub fn insert(&mut self, key: ImgKey, entry: ImgEntry) {
+    /// Stores a prepared image, unless it was made for a picker since replaced.
+    pub fn insert(&mut self, key: ImgKey, entry: ImgEntry, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
         if self.cache.insert(key.clone(), entry).is_none() {
             self.order.push_back(key);
         }
@@ -148,6 +169,22 @@ impl Images {
         }
     }
 
+    /// Prepares everything from now on for `picker` (the terminal's answer arrived): what was
+    /// made for the previous one is dropped and made again as it is wanted.
+    pub fn set_picker(&mut self, picker: Picker) {
+        self.generation += 1;
+        {
+            let mut s = self.shared.0.lock().unwrap_or_else(|p| p.into_inner());
+            s.picker = picker.clone();
+            s.generation = self.generation;
+            s.wanted.clear();
+        }
+        self.picker = picker;
+        self.cache.clear();
+        self.order.clear();
+        self.last_preview = None;
+    }
+
     pub fn stop(&self) {
         let (lock, cv) = &*self.shared;
         lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
@@ -159,6 +196,12 @@ impl Drop for Images {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// How an image meets its cells: as large as they allow, aspect kept (small images are scaled up,
+/// so a 256-pixel radiograph fills the preview instead of a third of it).
+pub fn fill() -> Resize {
+    Resize::Scale(Some(image::imageops::FilterType::Triangle))
 }
 
 /// Decode (or read the downscaled copy from the disk cache), fit to the cells, encode.
@@ -204,7 +247,7 @@ fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey) -> ImgEntry {
             Err(e) => return ImgEntry::Failed(e.0),
         },
     };
-    match picker.new_protocol(img, Size::new(key.cols, key.rows), Resize::Fit(None)) {
+    match picker.new_protocol(img, Size::new(key.cols, key.rows), fill()) {
         Ok(p) => ImgEntry::Ready(p),
         Err(e) => ImgEntry::Failed(format!("cannot encode for the terminal: {e}")),
     }

@@ -1,7 +1,9 @@
 //! The dashboard: `osteoai [DIR]`. One event channel feeds the UI thread (input, scan results,
 //! scores, prepared images, ticks); it only updates state and draws. Scanning, classification
 //! and image preparation run on their own threads. The terminal is restored on every exit path
-//! and on panic (ratatui's init installs the hook).
+//! on panic (ratatui's init installs the hook) and on SIGTERM, SIGHUP, SIGINT and SIGQUIT
+//! (`terminal`). Input is read from the terminal by one thread that also takes the answers to
+//! the image-capability query, written after the first frame (`input`).
 
 pub mod app;
 pub mod audit_ui;
@@ -10,23 +12,24 @@ pub mod bench;
 pub mod event;
 pub mod fit_view;
 pub mod images;
+pub mod input;
 pub mod matrix_ui;
 pub mod review;
+pub mod terminal;
 pub mod theme;
 pub mod ui;
 pub mod worker;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as CtEvent, KeyEventKind};
 use osteoai::labels::ClassSpec;
 use osteoai::model::Bundle;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::picker::Picker;
 
 use crate::cli::{DashboardArgs, Protocol, model_dir};
 use app::{App, Effect};
@@ -63,43 +66,12 @@ pub fn spawn_scan(root: PathBuf, classes: ClassSpec, tx: Sender<Event>) {
         });
 }
 
-/// Reads terminal input on its own thread.
-fn spawn_input(tx: Sender<Event>) {
-    let _ = std::thread::Builder::new()
-        .name("input".into())
-        .spawn(move || {
-            loop {
-                let ev = match crossterm::event::read() {
-                    Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => {
-                        Event::Key(k, Instant::now())
-                    }
-                    Ok(CtEvent::Resize(_, _)) => Event::Resize,
-                    Ok(_) => continue,
-                    Err(_) => return,
-                };
-                if tx.send(ev).is_err() {
-                    return;
-                }
-            }
-        });
-}
-
-fn picker_for(protocol: Protocol) -> Picker {
-    let mut picker = if protocol == Protocol::Halfblocks
-        || !std::io::stdout().is_terminal()
-        || !std::io::stdin().is_terminal()
-    {
-        Picker::halfblocks()
-    } else {
-        // Asks the terminal; a silent one answers nothing within 2 s and gets halfblocks.
-        Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())
-    };
-    match protocol {
-        Protocol::Kitty => picker.set_protocol_type(ProtocolType::Kitty),
-        Protocol::Sixel => picker.set_protocol_type(ProtocolType::Sixel),
-        Protocol::Iterm2 => picker.set_protocol_type(ProtocolType::Iterm2),
-        Protocol::Halfblocks => picker.set_protocol_type(ProtocolType::Halfblocks),
-        Protocol::Auto => {}
+/// The picker the first frame uses: halfblocks, or the protocol the user named (its cell size
+/// comes with the terminal's answer to the query, written after the first frame).
+fn first_picker(protocol: Protocol) -> Picker {
+    let mut picker = Picker::halfblocks();
+    if let Some(p) = terminal::picker_from(&terminal::Answers::default(), protocol) {
+        picker = p;
     }
     picker
 }
@@ -113,23 +85,44 @@ pub struct LoopStats {
     pub frames: usize,
 }
 
-/// Applies one event to the state; returns true to quit.
+/// The link to a real terminal: the capability query still to write, and its answers so far.
+pub struct TermLink {
+    pub query: Option<String>,
+    pub answers: terminal::Answers,
+    pub protocol: Protocol,
+}
+
+/// Applies one event to the state; returns the exit status when the session ends.
 fn handle(
     app: &mut App,
     ev: Event,
     worker: &Worker,
     images: &mut Images,
+    link: &mut Option<TermLink>,
     pending_keys: &mut Vec<Instant>,
-) -> bool {
+) -> Option<i32> {
     match ev {
         Event::Key(k, at) => {
             pending_keys.push(at);
+            debug_panic_trigger(&k);
             let effects = app.on_key(k);
             for e in &effects {
                 worker.apply(e);
             }
-            return effects.contains(&Effect::Quit);
+            return effects.contains(&Effect::Quit).then_some(0);
         }
+        Event::Reply(r) => {
+            if let Some(l) = link
+                && l.answers.push(&r)
+                && let Some(p) = terminal::picker_from(&l.answers, l.protocol)
+            {
+                images.set_picker(p);
+                app.mark_dirty();
+            }
+        }
+        // The journal and the review marks are written by each action as it happens, so every
+        // completed relabel is already on disk; nothing is half-done between two events.
+        Event::Signal(sig) => return Some(128 + sig),
         Event::Resize | Event::Tick => {}
         Event::Scanned(entries) => {
             let start = app.items.len();
@@ -175,9 +168,21 @@ fn handle(
             }
         }
         Event::FitDone { run, result } => app.fit_done(run, result),
-        Event::Image(key, entry) => images.insert(key, entry),
+        Event::Image(key, entry, generation) => images.insert(key, entry, generation),
     }
-    false
+    None
+}
+
+/// Debug builds only: `OSTEOAI_DEBUG_PANIC=<key>` panics on that key, so a test can check for
+/// real that a panic restores the terminal.
+fn debug_panic_trigger(k: &crossterm::event::KeyEvent) {
+    #[cfg(debug_assertions)]
+    if let Ok(c) = std::env::var("OSTEOAI_DEBUG_PANIC")
+        && k.code == crossterm::event::KeyCode::Char(c.chars().next().unwrap_or('\0'))
+    {
+        panic!("OSTEOAI_DEBUG_PANIC: deliberate panic on key {c:?}");
+    }
+    let _ = k;
 }
 
 /// The UI loop: wait for an event, apply it and everything else already queued (bounded), draw
@@ -194,6 +199,7 @@ pub fn event_loop<B: Backend>(
         rx,
         worker,
         images,
+        link,
         ..
     } = s;
     let mut pending_keys = Vec::new();
@@ -204,7 +210,15 @@ pub fn event_loop<B: Backend>(
             .map_err(|e| format!("cannot draw: {e}"))?;
         let now = Instant::now();
         stats.frames += 1;
-        stats.first_frame.get_or_insert(now - started);
+        if stats.first_frame.is_none() {
+            stats.first_frame = Some(now - started);
+            // Ask the terminal what it can draw only now: its answer (or silence) never delays
+            // the first frame, and it arrives through the input thread like any key.
+            if let Some(q) = link.as_mut().and_then(|l| l.query.take()) {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(q.as_bytes()).and_then(|_| out.flush());
+            }
+        }
         stats
             .key_latencies
             .extend(pending_keys.drain(..).map(|t| now - t));
@@ -214,16 +228,16 @@ pub fn event_loop<B: Backend>(
             Err(RecvTimeoutError::Timeout) => Event::Tick,
             Err(RecvTimeoutError::Disconnected) => return Ok(0),
         };
-        if handle(app, first, worker, images, &mut pending_keys) {
-            return Ok(0);
+        if let Some(code) = handle(app, first, worker, images, link, &mut pending_keys) {
+            return Ok(code);
         }
         // Drain what else is queued, but redraw at least every 8 ms.
         let budget = Instant::now() + Duration::from_millis(8);
         while Instant::now() < budget {
             match rx.try_recv() {
                 Ok(ev) => {
-                    if handle(app, ev, worker, images, &mut pending_keys) {
-                        return Ok(0);
+                    if let Some(code) = handle(app, ev, worker, images, link, &mut pending_keys) {
+                        return Ok(code);
                     }
                 }
                 Err(_) => break,
@@ -239,6 +253,8 @@ pub struct Session {
     pub rx: Receiver<Event>,
     pub worker: Worker,
     pub images: Images,
+    /// Set for a real terminal (None under TestBackend).
+    pub link: Option<TermLink>,
 }
 
 pub fn start_session(
@@ -264,11 +280,15 @@ pub fn start_session(
         rx,
         worker,
         images,
+        link: None,
     }
 }
 
+/// When the process started (set first thing in `main`): the first frame is timed from here.
+pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 pub fn run(args: DashboardArgs) -> Result<i32, String> {
-    let started = Instant::now();
+    let started = *PROCESS_START.get_or_init(Instant::now);
     let root = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     if !root.exists() {
         return Err(format!("{} does not exist", root.display()));
@@ -282,9 +302,15 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
     let root = std::fs::canonicalize(&root).unwrap_or(root);
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let picker = picker_for(args.protocol);
+    let picker = first_picker(args.protocol);
     let mut s = start_session(&root, &args.model.model, args.model.device, picker);
-    spawn_input(s.tx.clone());
+    s.link = Some(TermLink {
+        query: terminal::query(args.protocol),
+        answers: terminal::Answers::default(),
+        protocol: args.protocol,
+    });
+    terminal::spawn_signals(s.tx.clone());
+    terminal::spawn_input(s.tx.clone());
     let mut stats = LoopStats::default();
     let result = event_loop(
         &mut terminal,
@@ -295,6 +321,16 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
     );
     ratatui::restore();
     s.images.stop();
+    if let Some(path) = std::env::var_os("OSTEOAI_STATS_FILE") {
+        let first = stats.first_frame.map_or(-1.0, |d| d.as_secs_f64() * 1000.0);
+        let _ = std::fs::write(
+            path,
+            format!(
+                "{{\"first_frame_ms\":{first:.3},\"frames\":{}}}\n",
+                stats.frames
+            ),
+        );
+    }
     result
 }
 

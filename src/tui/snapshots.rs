@@ -8,7 +8,6 @@ use osteoai::marks::Mark;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Size;
-use ratatui_image::Resize;
 use ratatui_image::picker::Picker;
 
 use super::app::{App, ModelInfo};
@@ -128,9 +127,9 @@ fn list_view_at_80x24_with_an_image_ready() {
     let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(1, true, 160, 128));
     let proto = images
         .picker
-        .new_protocol(img, Size::new(key.cols, key.rows), Resize::Fit(None))
+        .new_protocol(img, Size::new(key.cols, key.rows), super::images::fill())
         .unwrap();
-    images.insert(key, ImgEntry::Ready(proto));
+    images.insert(key, ImgEntry::Ready(proto), 0);
     insta::assert_snapshot!(render(&mut a, &mut images, 80, 24));
 }
 
