@@ -1,7 +1,7 @@
 //! The dashboard against a real terminal that does not answer its capability query (a detached
 //! tmux session, as over SSH in tmux): keys typed before and after the query act; SIGTERM,
 //! SIGHUP and a panic leave a usable shell (main screen, cursor shown, cooked mode) with the
-//! conventional exit status. The time to the first frame is measured by
+//! conventional exit status; mouse reports move, select and zoom. The time to the first frame is measured by
 //! `scripts/bench-first-frame.sh`, not asserted here.
 
 mod common;
@@ -62,7 +62,28 @@ fn keys_typed_before_and_long_after_the_unanswered_query_all_act() {
     std::thread::sleep(Duration::from_millis(3000));
     t.keys(&["j"]);
     t.wait_for("the selection moved by the first key", preview_title);
+    // The mouse, as the terminal reports it (SGR): the wheel moves three rows; a click on the
+    // sixth list row (screen row 9, 1-based) selects it; a click on the preview zooms it.
+    t.literal("\x1b[<65;10;10M");
+    t.wait_for("the wheel", |s| title_is(s, "fracture_test_04.jpg"));
+    t.literal("\x1b[<0;10;9M");
+    t.wait_for("the click on a row", |s| {
+        title_is(s, "nofracture_test_00.jpg")
+    });
+    t.literal("\x1b[<0;90;10M");
+    t.wait_for("the zoomed preview", |s| {
+        s.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("┌ nofracture_test_00.jpg"))
+    });
     quit(&t);
+}
+
+fn title_is(screen: &str, name: &str) -> bool {
+    screen
+        .lines()
+        .nth(1)
+        .is_some_and(|l| l.contains(&format!("┌ {name}")))
 }
 
 /// A shell in tmux runs the dashboard on the demo; `end` stops it; returns the screen after.

@@ -37,6 +37,9 @@ pub struct DashboardArgs {
     /// Inline image protocol.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub protocol: Protocol,
+    /// Leave the mouse to the terminal (its own selection); also OSTEOAI_NO_MOUSE=1.
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 #[derive(Args, Debug, Clone)]

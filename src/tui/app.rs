@@ -134,6 +134,10 @@ pub struct App {
     pub bg: Option<BgJob>,
     /// Counter of audit and fit jobs (stale results are dropped).
     pub bg_run: u64,
+    /// Clickable areas of the last frame (see `mouse`).
+    pub hits: Vec<(ratatui::layout::Rect, super::mouse::Hit)>,
+    /// The preview fills the body (`z` or a click on it).
+    pub zoom: bool,
     /// Fit once the audit that `O` started has finished.
     pub pending_fit: bool,
     journal: Option<Journal>,
@@ -185,6 +189,8 @@ impl App {
             grid_columns: 4,
             page: 10,
             dirty: true,
+            hits: Vec::new(),
+            zoom: false,
         }
     }
 
@@ -618,6 +624,7 @@ impl App {
                 self.view.cell_n = None;
                 self.dirty = true;
             }
+            KeyCode::Char('z') => self.zoom = !self.zoom,
             KeyCode::Char('v') | KeyCode::Tab => {
                 self.layout = match self.layout {
                     Layout::List => Layout::Grid,

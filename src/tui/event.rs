@@ -11,6 +11,7 @@ use super::images::{ImgEntry, ImgKey};
 pub enum Event {
     /// A key and when it arrived (latency measurement).
     Key(KeyEvent, std::time::Instant),
+    Mouse(crossterm::event::MouseEvent),
     Resize,
     Tick,
     /// Images found by the scan, in order.

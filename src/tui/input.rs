@@ -9,12 +9,17 @@
 //! ratatui-image's query reads stdin on a thread that outlives its timeout and swallows the next
 //! key. The answers themselves are interpreted by ratatui-image's own response parser.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEvent,
+    MouseEventKind,
+};
 
 /// One decoded unit of input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Key(KeyEvent),
+    /// A mouse event (SGR reporting, `CSI < b ; x ; y M/m`).
+    Mouse(MouseEvent),
     /// A control sequence the terminal sent on its own (an answer to a query), raw bytes.
     Reply(Vec<u8>),
 }
@@ -213,6 +218,9 @@ fn csi(b: &[u8]) -> Step {
     let fin = b[end];
     let params = &b[2..end];
     let reply = || Step::Done(n, Some(Input::Reply(b[..n].to_vec())));
+    if params.first() == Some(&b'<') && (fin == b'M' || fin == b'm') {
+        return Step::Done(n, sgr_mouse(&params[1..], fin == b'M').map(Input::Mouse));
+    }
     // Answers: device attributes (`?…c`), window/cell size (`…t`), status and cursor reports,
     // keyboard-protocol flags (`?…u`).
     match (params.first(), fin) {
@@ -253,6 +261,55 @@ fn csi(b: &[u8]) -> Step {
         _ => None,
     };
     Step::Done(n, code.map(|c| Input::Key(key(c, mods))))
+}
+
+/// `b;x;y` of an SGR mouse report (1-based cells); `press` for `M`, release for `m`.
+fn sgr_mouse(params: &[u8], press: bool) -> Option<MouseEvent> {
+    let v: Vec<u16> = std::str::from_utf8(params)
+        .ok()?
+        .split(';')
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    let [b, x, y] = v[..] else { return None };
+    let button = match b & 3 {
+        1 => MouseButton::Middle,
+        2 => MouseButton::Right,
+        _ => MouseButton::Left,
+    };
+    let kind = if b & 64 != 0 {
+        match b & 3 {
+            0 => MouseEventKind::ScrollUp,
+            1 => MouseEventKind::ScrollDown,
+            2 => MouseEventKind::ScrollLeft,
+            _ => MouseEventKind::ScrollRight,
+        }
+    } else if b & 32 != 0 {
+        if b & 3 == 3 {
+            MouseEventKind::Moved
+        } else {
+            MouseEventKind::Drag(button)
+        }
+    } else if press {
+        MouseEventKind::Down(button)
+    } else {
+        MouseEventKind::Up(button)
+    };
+    let mut modifiers = KeyModifiers::NONE;
+    if b & 4 != 0 {
+        modifiers |= KeyModifiers::SHIFT;
+    }
+    if b & 8 != 0 {
+        modifiers |= KeyModifiers::ALT;
+    }
+    if b & 16 != 0 {
+        modifiers |= KeyModifiers::CONTROL;
+    }
+    Some(MouseEvent {
+        kind,
+        column: x.saturating_sub(1),
+        row: y.saturating_sub(1),
+        modifiers,
+    })
 }
 
 /// xterm's modifier parameter: 1 + (shift 1, alt 2, ctrl 4).
@@ -363,6 +420,30 @@ mod tests {
                 k(KeyCode::Home),
             ]
         );
+    }
+
+    #[test]
+    fn sgr_mouse_reports_become_clicks_and_wheel_events() {
+        let got = decode(&[b"\x1b[<0;10;5M\x1b[<0;10;5m\x1b[<65;3;4M\x1b[<64;3;4M"]);
+        let m = |kind, column, row| {
+            Input::Mouse(MouseEvent {
+                kind,
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        assert_eq!(
+            got,
+            vec![
+                m(MouseEventKind::Down(MouseButton::Left), 9, 4),
+                m(MouseEventKind::Up(MouseButton::Left), 9, 4),
+                m(MouseEventKind::ScrollDown, 2, 3),
+                m(MouseEventKind::ScrollUp, 2, 3),
+            ]
+        );
+        // A broken report is dropped, and what follows still decodes.
+        assert_eq!(decode(&[b"\x1b[<0;;M", b"q"]), vec![k(KeyCode::Char('q'))]);
     }
 
     #[test]

@@ -160,3 +160,32 @@ fn draw_binary(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
     ];
     f.render_widget(Paragraph::new(lines), inner);
 }
+
+/// Where each selectable cell is drawn inside `area`, for the mouse: (cell, label row,
+/// predicted column). Mirrors the layouts above.
+pub fn cell_areas(app: &App, area: Rect) -> Vec<(Rect, usize, usize)> {
+    let inner = Block::bordered().inner(area);
+    let (k, x0, step) = if app.view.multiclass {
+        (app.classes.names.len(), 8, 7)
+    } else if app.has_labels() && app.metrics.is_some() {
+        (2, 14, 8)
+    } else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for r in 0..k {
+        for c in 0..k {
+            let cell = Rect {
+                x: inner.x + (x0 + step * c) as u16,
+                y: inner.y + 1 + r as u16,
+                width: 7,
+                height: 1,
+            }
+            .intersection(inner);
+            if !cell.is_empty() {
+                out.push((cell, r, c));
+            }
+        }
+    }
+    out
+}

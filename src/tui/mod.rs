@@ -14,6 +14,7 @@ pub mod fit_view;
 pub mod images;
 pub mod input;
 pub mod matrix_ui;
+pub mod mouse;
 pub mod review;
 pub mod terminal;
 pub mod theme;
@@ -109,6 +110,14 @@ fn handle(
             for e in &effects {
                 worker.apply(e);
             }
+            return effects.contains(&Effect::Quit).then_some(0);
+        }
+        Event::Mouse(m) => {
+            let effects = app.on_mouse(m);
+            for e in &effects {
+                worker.apply(e);
+            }
+            app.mark_dirty();
             return effects.contains(&Effect::Quit).then_some(0);
         }
         Event::Reply(r) => {
@@ -302,6 +311,12 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
     let root = std::fs::canonicalize(&root).unwrap_or(root);
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    terminal::install_panic_restore();
+    if !args.no_mouse
+        && std::env::var_os("OSTEOAI_NO_MOUSE").is_none_or(|v| v.is_empty() || v == "0")
+    {
+        terminal::enable_mouse();
+    }
     let picker = first_picker(args.protocol);
     let mut s = start_session(&root, &args.model.model, args.model.device, picker);
     s.link = Some(TermLink {
@@ -319,7 +334,7 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
         started,
         &mut stats,
     );
-    ratatui::restore();
+    terminal::restore();
     s.images.stop();
     if let Some(path) = std::env::var_os("OSTEOAI_STATS_FILE") {
         let first = stats.first_frame.map_or(-1.0, |d| d.as_secs_f64() * 1000.0);

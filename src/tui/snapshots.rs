@@ -192,3 +192,72 @@ fn tiny_terminal_degrades() {
     insta::assert_snapshot!(render(&mut a, &mut offline(), 40, 10));
     insta::assert_snapshot!("tiny_3_rows", render(&mut a, &mut offline(), 30, 3));
 }
+
+fn mouse(
+    kind: crossterm::event::MouseEventKind,
+    column: u16,
+    row: u16,
+) -> crossterm::event::MouseEvent {
+    crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }
+}
+
+/// The centre of the first area recorded for `hit` in the last frame.
+fn spot(a: &App, hit: super::mouse::Hit) -> (u16, u16) {
+    let (r, _) = a
+        .hits
+        .iter()
+        .find(|(_, h)| *h == hit)
+        .unwrap_or_else(|| panic!("{hit:?} is on screen"));
+    (r.x + r.width / 2, r.y + r.height / 2)
+}
+
+#[test]
+fn mouse_clicks_select_rows_and_matrix_cells_the_wheel_scrolls_and_the_preview_zooms() {
+    use super::mouse::Hit;
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let click = MouseEventKind::Down(MouseButton::Left);
+    let mut a = app();
+    let mut images = offline();
+    render(&mut a, &mut images, 100, 24);
+    // A click on the fourth row selects it (the screen position comes from the frame).
+    let (x, y) = spot(&a, Hit::Item(3));
+    assert_eq!(
+        y, 6,
+        "the fourth row under the title, the border and the header"
+    );
+    a.on_mouse(mouse(click, x, y));
+    assert_eq!(a.selected, 3);
+    // The wheel moves by three rows, within the list.
+    a.on_mouse(mouse(MouseEventKind::ScrollUp, x, y));
+    assert_eq!(a.selected, 0);
+    a.on_mouse(mouse(MouseEventKind::ScrollDown, x, y));
+    a.on_mouse(mouse(MouseEventKind::ScrollDown, x, y));
+    assert_eq!(a.selected, 5);
+    // A click on the false-positive cell shows exactly those images.
+    render(&mut a, &mut images, 100, 24);
+    let (x, y) = spot(&a, Hit::Matrix(1, 0));
+    a.on_mouse(mouse(click, x, y));
+    a.refresh();
+    let shown: Vec<&str> = a
+        .visible
+        .iter()
+        .map(|&i| a.items[i].name.as_str())
+        .collect();
+    assert_eq!(shown, ["test/nofracture/n2.jpg"]);
+    // A click where nothing is does nothing; a click on the preview zooms, again unzooms.
+    a.on_mouse(mouse(click, 0, 0));
+    assert!(!a.zoom);
+    render(&mut a, &mut images, 100, 24);
+    let (x, y) = spot(&a, Hit::Preview);
+    a.on_mouse(mouse(click, x, y));
+    assert!(a.zoom);
+    insta::assert_snapshot!(render(&mut a, &mut images, 100, 24));
+    let (x, y) = spot(&a, Hit::Preview);
+    a.on_mouse(mouse(click, x, y));
+    assert!(!a.zoom);
+}

@@ -3,7 +3,7 @@
 //! answered whenever the terminal likes, and the signals that end a session over SSH (SIGTERM,
 //! SIGHUP, SIGINT, SIGQUIT) and resize it (SIGWINCH).
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
@@ -15,6 +15,38 @@ use ratatui_image::picker::{Picker, ProtocolType};
 use super::event::Event;
 use super::input::{Decoder, Input};
 use crate::cli::Protocol;
+
+const MOUSE_ON: &str = "\x1b[?1000h\x1b[?1002h\x1b[?1006h";
+const MOUSE_OFF: &str = "\x1b[?1006l\x1b[?1002l\x1b[?1000l";
+
+/// Clicks, wheel and drags reported as SGR sequences (no bare motion: it would flood the input).
+pub fn enable_mouse() {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(MOUSE_ON.as_bytes()).and_then(|_| out.flush());
+}
+
+/// Leaves the terminal as it was found: mouse reporting off, main screen, cursor shown, cooked
+/// mode. Safe to call more than once and from any thread.
+pub fn restore() {
+    let mut out = std::io::stdout();
+    let _ = out
+        .write_all(MOUSE_OFF.as_bytes())
+        .and_then(|_| out.flush());
+    ratatui::restore();
+}
+
+/// Chains a terminal restore (mouse included) before the panic hook already installed
+/// (ratatui's, which restores the screen, then the default report).
+pub fn install_panic_restore() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let mut out = std::io::stdout();
+        let _ = out
+            .write_all(MOUSE_OFF.as_bytes())
+            .and_then(|_| out.flush());
+        previous(info);
+    }));
+}
 
 /// Whether we run inside tmux (its queries need the passthrough wrapper).
 pub fn in_tmux() -> bool {
@@ -188,6 +220,7 @@ pub fn spawn_input(tx: Sender<Event>) {
                     let ev = match input {
                         Input::Key(k) => Event::Key(k, now),
                         Input::Reply(r) => Event::Reply(r),
+                        Input::Mouse(m) => Event::Mouse(m),
                     };
                     if tx.send(ev).is_err() {
                         return;
@@ -218,7 +251,7 @@ pub fn spawn_signals(tx: Sender<Event>) {
                     continue;
                 }
                 if ending {
-                    ratatui::restore();
+                    restore();
                     std::process::exit(128 + sig);
                 }
                 ending = true;

@@ -15,6 +15,7 @@ use ratatui_image::Image;
 
 use super::app::{App, Layout, Mode};
 use super::images::{Images, ImgEntry, ImgKey};
+use super::mouse::Hit;
 use super::review::{CellKind, Item, cell_of};
 use super::theme::Theme;
 
@@ -22,6 +23,7 @@ const NOT_CLINICAL: &str = "research tool — NOT FOR CLINICAL USE";
 
 pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> Vec<ImgKey> {
     app.refresh();
+    app.hits.clear();
     let area = f.area();
     let mut wanted = Vec::new();
     let [top, body, status] = Split::vertical([
@@ -56,18 +58,28 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
     } else {
         (body, None)
     };
-    match app.layout {
-        Layout::List => draw_list(f, app, left, theme),
-        Layout::Grid => draw_grid(f, app, images, left, theme, &mut wanted),
-        Layout::Roc => draw_roc(f, app, left, theme),
-        Layout::Audit => wanted = super::audit_ui::draw(f, app, images, body, theme),
+    let zoomed = app.zoom && matches!(app.layout, Layout::List | Layout::Grid);
+    if zoomed {
+        draw_preview(f, app, images, body, theme, &mut wanted);
+        app.hit(body, Hit::Preview);
+    } else {
+        match app.layout {
+            Layout::List => draw_list(f, app, left, theme),
+            Layout::Grid => draw_grid(f, app, images, left, theme, &mut wanted),
+            Layout::Roc => draw_roc(f, app, left, theme),
+            Layout::Audit => wanted = super::audit_ui::draw(f, app, images, body, theme),
+        }
     }
-    if let Some(r) = right.filter(|_| app.layout != Layout::Audit) {
+    if let Some(r) = right.filter(|_| app.layout != Layout::Audit && !zoomed) {
         let matrix_h = 10.min(r.height / 2).max(8);
         let [preview, matrix] =
             Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
         draw_preview(f, app, images, preview, theme, &mut wanted);
+        app.hit(preview, Hit::Preview);
         super::matrix_ui::draw(f, app, matrix, theme);
+        for (cell, row, col) in super::matrix_ui::cell_areas(app, matrix) {
+            app.hit(cell, Hit::Matrix(row, col));
+        }
     }
     match &app.mode {
         Mode::Help if app.layout == Layout::Audit => draw_help(f, area, theme, AUDIT_HELP),
@@ -258,6 +270,15 @@ fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
         return;
     }
     let first = scroll(app.selected, height, app.visible.len());
+    let shown = height.min(app.visible.len() - first);
+    for k in 0..shown {
+        let row = Rect {
+            y: inner.y + 1 + k as u16,
+            height: 1,
+            ..inner
+        };
+        app.hit(row, Hit::Item(first + k));
+    }
     let rows: Vec<Row> = app.visible[first..(first + height).min(app.visible.len())]
         .iter()
         .enumerate()
@@ -371,6 +392,7 @@ fn draw_grid(
                 width: cw.min(inner.width),
                 height: ch.min(inner.height),
             };
+            app.hit(cell, Hit::Item(pos));
             let it = &app.items[i];
             let style = if pos == app.selected {
                 theme.selected()
@@ -628,6 +650,8 @@ fn draw_roc(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
 }
 
 pub const HELP: &[(&str, &str)] = &[
+    ("mouse", "click a row, cell or matrix cell; wheel scrolls"),
+    ("z", "zoom the preview (or click it)"),
     ("j k ↓ ↑", "move (h l ← → in the grid)"),
     ("g G Home End", "first / last"),
     ("PgUp PgDn ^u ^d", "page / half page"),

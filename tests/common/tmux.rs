@@ -33,6 +33,16 @@ impl Tmux {
         assert!(ok, "tmux new-session");
         t
     }
+    /// Bytes as the terminal would send them (e.g. a mouse report), not as key names.
+    pub fn literal(&self, bytes: &str) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.name, bytes])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux send-keys -l");
+        std::thread::sleep(Duration::from_millis(150));
+    }
     /// A tmux format of the pane, e.g. `#{alternate_on}`.
     pub fn display(&self, format: &str) -> String {
         let o = Command::new("tmux")
