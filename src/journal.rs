@@ -1,7 +1,12 @@
 //! Relabelling files without losing data: a relabel moves a file into the sibling folder of
 //! another class by a rename that never overwrites, and is recorded in an append-only journal
 //! (`.osteoai/journal.jsonl` under the reviewed folder) so that it can be undone, also after a
-//! restart. Each line is flushed and synced before the next step.
+//! restart. Write-ahead: an `intent` line is written and synced before each move, the move is
+//! one atomic no-clobber rename (Linux `renameat2(RENAME_NOREPLACE)`; elsewhere a hard link then
+//! unlink), and a commit line follows. A process killed at any point (even `kill -9`) leaves an
+//! intent that the next `Journal::open` settles from what is on disk: finished moves are
+//! committed, unfinished ones rolled back (a stray second link removed), so no file is lost or
+//! doubled and every completed move stays undoable.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,15 +21,42 @@ const JOURNAL: &str = "journal.jsonl";
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Record {
-    /// A file moved from one class folder to another.
+    /// A move about to be made (`undoes`: the relabel it reverses).
+    Intent {
+        seq: u64,
+        from: PathBuf,
+        to: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        undoes: Option<u64>,
+        time: String,
+    },
+    /// A file moved from one class folder to another (commits the intent `seq`).
     Move {
         seq: u64,
         from: PathBuf,
         to: PathBuf,
         time: String,
     },
-    /// The move `seq` was reversed.
-    Undo { seq: u64, time: String },
+    /// The move `seq` was reversed (by the intent `by`, when journalled with one).
+    Undo {
+        seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<u64>,
+        time: String,
+    },
+    /// The intent `seq` did not happen (the move failed, or recovery rolled it back).
+    Abort { seq: u64, time: String },
+}
+
+impl Record {
+    fn seqs(&self) -> [Option<u64>; 2] {
+        match self {
+            Record::Intent { seq, .. } | Record::Move { seq, .. } | Record::Abort { seq, .. } => {
+                [Some(*seq), None]
+            }
+            Record::Undo { seq, by, .. } => [Some(*seq), *by],
+        }
+    }
 }
 
 /// One completed move, as it can be undone.
@@ -38,11 +70,17 @@ pub struct Move {
 pub struct Journal {
     path: PathBuf,
     records: Vec<Record>,
+    /// What opening settled (moves interrupted by a crash), one sentence each.
+    pub recovered: Vec<String>,
+}
+
+fn now() -> String {
+    crate::timefmt::now_rfc3339()
 }
 
 impl Journal {
-    /// Opens (or starts) the journal of the folder `root`. Unreadable lines are skipped
-    /// (a crash may leave a partial last line).
+    /// Opens (or starts) the journal of the folder `root`, settling any move a crash left
+    /// unfinished. Unreadable lines are skipped (a crash may leave a partial last line).
     pub fn open(root: &Path) -> Result<Journal, String> {
         let dir = root.join(SIDECAR);
         let path = dir.join(JOURNAL);
@@ -54,11 +92,103 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        Ok(Journal { path, records })
+        let mut j = Journal {
+            path,
+            records,
+            recovered: Vec::new(),
+        };
+        j.recover()?;
+        Ok(j)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Intents with no commit and no abort.
+    fn unsettled(&self) -> Vec<(u64, PathBuf, PathBuf, Option<u64>)> {
+        let mut settled = std::collections::HashSet::new();
+        for r in &self.records {
+            match r {
+                Record::Move { seq, .. } | Record::Abort { seq, .. } => {
+                    settled.insert(*seq);
+                }
+                Record::Undo { by: Some(by), .. } => {
+                    settled.insert(*by);
+                }
+                _ => {}
+            }
+        }
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Intent {
+                    seq,
+                    from,
+                    to,
+                    undoes,
+                    ..
+                } if !settled.contains(seq) => Some((*seq, from.clone(), to.clone(), *undoes)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Settles each unfinished move from what is on disk.
+    fn recover(&mut self) -> Result<(), String> {
+        for (seq, from, to, undoes) in self.unsettled() {
+            let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+            let (f, t) = (exists(&from), exists(&to));
+            let (record, said) = if !f && t {
+                let r = match undoes {
+                    Some(m) => Record::Undo {
+                        seq: m,
+                        by: Some(seq),
+                        time: now(),
+                    },
+                    None => Record::Move {
+                        seq,
+                        from: from.clone(),
+                        to: to.clone(),
+                        time: now(),
+                    },
+                };
+                (r, "finished before the interruption; recorded")
+            } else if f && t && same_file(&from, &to) {
+                // Interrupted between the link and the unlink: the new name goes.
+                std::fs::remove_file(&to).map_err(|e| {
+                    format!(
+                        "an interrupted move left {} twice ({}) and the second name cannot be removed: {e}",
+                        from.display(),
+                        to.display()
+                    )
+                })?;
+                (
+                    Record::Abort { seq, time: now() },
+                    "was half done (two names); rolled back",
+                )
+            } else if f {
+                (
+                    Record::Abort { seq, time: now() },
+                    "had not started; dropped",
+                )
+            } else {
+                (
+                    Record::Abort { seq, time: now() },
+                    "cannot be settled: neither name exists any more",
+                )
+            };
+            self.append(record).map_err(|e| {
+                format!(
+                    "an interrupted move ({} → {}) cannot be settled: {e}",
+                    from.display(),
+                    to.display()
+                )
+            })?;
+            self.recovered
+                .push(format!("move {} → {} {said}", from.display(), to.display()));
+        }
+        Ok(())
     }
 
     fn append(&mut self, r: Record) -> Result<(), String> {
@@ -107,11 +237,53 @@ impl Journal {
     fn next_seq(&self) -> u64 {
         self.records
             .iter()
-            .map(|r| match r {
-                Record::Move { seq, .. } | Record::Undo { seq, .. } => *seq,
-            })
+            .flat_map(|r| r.seqs())
+            .flatten()
             .max()
             .map_or(1, |s| s + 1)
+    }
+
+    /// The journalled move: intent, one atomic no-clobber rename, commit. On failure after the
+    /// rename, the file is put back and the intent aborted.
+    fn journalled_move(
+        &mut self,
+        from: &Path,
+        to: &Path,
+        undoes: Option<u64>,
+    ) -> Result<u64, String> {
+        let seq = self.next_seq();
+        self.append(Record::Intent {
+            seq,
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            undoes,
+            time: now(),
+        })?;
+        if let Err(e) = rename_no_clobber(from, to) {
+            let _ = self.append(Record::Abort { seq, time: now() });
+            return Err(e);
+        }
+        let commit = match undoes {
+            Some(m) => Record::Undo {
+                seq: m,
+                by: Some(seq),
+                time: now(),
+            },
+            None => Record::Move {
+                seq,
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                time: now(),
+            },
+        };
+        if let Err(e) = self.append(commit) {
+            // Not committed means not undoable: put the file back.
+            if rename_no_clobber(to, from).is_ok() {
+                let _ = self.append(Record::Abort { seq, time: now() });
+            }
+            return Err(e);
+        }
+        Ok(seq)
     }
 
     /// Moves `file` from its class folder into the sibling folder of class `target` (created if
@@ -123,30 +295,22 @@ impl Journal {
         file: &Path,
         target: usize,
     ) -> Result<Move, String> {
+        if !file.is_file() {
+            return Err(format!("{} is not a file", file.display()));
+        }
         let to_dir = target_folder(root, classes, file, target)?;
         std::fs::create_dir_all(&to_dir)
             .map_err(|e| format!("cannot create {}: {e}", to_dir.display()))?;
         let name = file
             .file_name()
             .ok_or_else(|| format!("{} has no file name", file.display()))?;
-        let to = move_no_clobber(file, &to_dir.join(name))?;
-        let seq = self.next_seq();
-        let m = Move {
+        let to = free_name(&to_dir.join(name))?;
+        let seq = self.journalled_move(file, &to, None)?;
+        Ok(Move {
             seq,
             from: file.to_path_buf(),
             to,
-        };
-        if let Err(e) = self.append(Record::Move {
-            seq,
-            from: m.from.clone(),
-            to: m.to.clone(),
-            time: crate::timefmt::now_rfc3339(),
-        }) {
-            // Not journalled means not undoable: put the file back.
-            let _ = std::fs::rename(&m.to, &m.from);
-            return Err(e);
-        }
-        Ok(m)
+        })
     }
 
     /// Reverses the most recent move not yet undone. `None` when there is nothing to undo.
@@ -170,14 +334,85 @@ impl Journal {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let back = move_no_clobber(&m.to, &m.from)?;
-        debug_assert_eq!(back, m.from);
-        self.append(Record::Undo {
-            seq: m.seq,
-            time: crate::timefmt::now_rfc3339(),
-        })?;
+        self.journalled_move(&m.to, &m.from, Some(m.seq))?;
         Ok(Some(m))
     }
+}
+
+/// Whether two names are the same file (same device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists, in one step where the system allows it.
+pub fn rename_no_clobber(from: &Path, to: &Path) -> Result<(), String> {
+    let fail =
+        |e: std::io::Error| format!("cannot move {} to {}: {e}", from.display(), to.display());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+        if let (Ok(f), Ok(t)) = (c(from), c(to)) {
+            // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+            let r = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    f.as_ptr(),
+                    libc::AT_FDCWD,
+                    t.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            // Filesystems without RENAME_NOREPLACE say EINVAL; old kernels ENOSYS.
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+                return Err(fail(e));
+            }
+        }
+    }
+    // A hard link fails rather than replace an existing name; then the old name goes.
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from).map_err(|e| {
+            let _ = std::fs::remove_file(to);
+            fail(e)
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(fail(e)),
+        Err(_) if to.exists() => Err(format!("{} exists; not overwriting it", to.display())),
+        Err(_) => std::fs::rename(from, to).map_err(fail),
+    }
+}
+
+/// `to`, or `stem (relabelled N).ext` for the first N whose name is free.
+fn free_name(to: &Path) -> Result<PathBuf, String> {
+    for n in 0..1000 {
+        let candidate = if n == 0 {
+            to.to_path_buf()
+        } else {
+            numbered(to, n)
+        };
+        if std::fs::symlink_metadata(&candidate).is_err() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "no free name for {} after 1000 tries",
+        to.display()
+    ))
 }
 
 /// The folder of class `target` beside the class folder that labels `file`; without a labelled
@@ -219,52 +454,6 @@ pub fn target_folder(
         dir = d.parent();
     }
     Ok(file.parent().unwrap_or(root).join(target_name))
-}
-
-/// Renames `from` to `to`, or to `stem (relabelled N).ext` when `to` exists. A hard link is made
-/// first (it fails rather than replace an existing name), then the old name removed; where hard
-/// links are not possible, a checked rename.
-pub fn move_no_clobber(from: &Path, to: &Path) -> Result<PathBuf, String> {
-    if !from.is_file() {
-        return Err(format!("{} is not a file", from.display()));
-    }
-    for n in 0..1000 {
-        let candidate = if n == 0 {
-            to.to_path_buf()
-        } else {
-            numbered(to, n)
-        };
-        match std::fs::hard_link(from, &candidate) {
-            Ok(()) => {
-                if let Err(e) = std::fs::remove_file(from) {
-                    let _ = std::fs::remove_file(&candidate);
-                    return Err(format!(
-                        "cannot remove {} after linking: {e}",
-                        from.display()
-                    ));
-                }
-                return Ok(candidate);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(_) => {
-                if candidate.exists() {
-                    continue;
-                }
-                std::fs::rename(from, &candidate).map_err(|e| {
-                    format!(
-                        "cannot move {} to {}: {e}",
-                        from.display(),
-                        candidate.display()
-                    )
-                })?;
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(format!(
-        "no free name for {} after 1000 tries",
-        to.display()
-    ))
 }
 
 fn numbered(p: &Path, n: usize) -> PathBuf {
@@ -316,8 +505,129 @@ mod tests {
         assert_eq!(std::fs::read(r.join("test/fracture/a.jpg")).unwrap(), b"A");
         assert!(!m.to.exists());
         assert_eq!(j2.undo_last().unwrap(), None);
+        // Intent and commit for the move, and again for the undo.
         let text = std::fs::read_to_string(j2.path()).unwrap();
-        assert_eq!(text.lines().count(), 2);
+        let ops: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["op"].to_string())
+            .collect();
+        assert_eq!(ops, ["\"intent\"", "\"move\"", "\"intent\"", "\"undo\""]);
+    }
+
+    /// The journal as a crash leaves it: an intent for `from` → `to`, nothing after.
+    fn crashed(r: &Path, from: &Path, to: &Path, undoes: Option<u64>) {
+        let mut j = Journal::open(r).unwrap();
+        let seq = j.next_seq();
+        j.append(Record::Intent {
+            seq,
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            undoes,
+            time: now(),
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_crash_at_any_step_of_a_move_is_settled_on_the_next_open() {
+        let c = ClassSpec::fracture_default();
+        // 1. Killed after the intent, before the rename: dropped, the file stays.
+        let (_t, r) = setup();
+        let a = r.join("test/fracture/a.jpg");
+        let to = r.join("test/Normal/a (relabelled 1).jpg");
+        crashed(&r, &a, &to, None);
+        let j = Journal::open(&r).unwrap();
+        assert!(
+            j.recovered[0].contains("had not started"),
+            "{:?}",
+            j.recovered
+        );
+        assert!(a.exists() && !to.exists() && j.undoable().is_empty());
+
+        // 2. Killed between the hard link and the unlink (the fallback path): one name left.
+        let (_t, r) = setup();
+        let a = r.join("test/fracture/a.jpg");
+        std::fs::hard_link(&a, to_of(&r)).unwrap();
+        crashed(&r, &a, &to_of(&r), None);
+        let j = Journal::open(&r).unwrap();
+        assert!(j.recovered[0].contains("rolled back"), "{:?}", j.recovered);
+        assert!(a.exists() && !to_of(&r).exists());
+
+        // 3. Killed after the rename, before the commit: recorded, and undoable.
+        let (_t, r) = setup();
+        let a = r.join("test/fracture/a.jpg");
+        std::fs::rename(&a, to_of(&r)).unwrap();
+        crashed(&r, &a, &to_of(&r), None);
+        let mut j = Journal::open(&r).unwrap();
+        assert!(j.recovered[0].contains("recorded"), "{:?}", j.recovered);
+        assert_eq!(j.undoable().len(), 1);
+        j.undo_last().unwrap().unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"A");
+
+        // 4. An undo killed after its rename: the undo counts, nothing is left to undo.
+        let (_t, r) = setup();
+        let a = r.join("test/fracture/a.jpg");
+        let mut j = Journal::open(&r).unwrap();
+        let m = j.relabel(&r, &c, &a, 1).unwrap();
+        std::fs::rename(&m.to, &a).unwrap();
+        crashed(&r, &m.to, &a, Some(m.seq));
+        let j = Journal::open(&r).unwrap();
+        assert!(j.recovered[0].contains("recorded"), "{:?}", j.recovered);
+        assert!(j.undoable().is_empty());
+        // Settled once: a second open has nothing to say.
+        assert!(Journal::open(&r).unwrap().recovered.is_empty());
+    }
+
+    fn to_of(r: &Path) -> PathBuf {
+        r.join("test/Normal/a (relabelled 1).jpg")
+    }
+
+    /// Makes `dirs` unwritable: permission bits, or (as root, whom they do not bind) the
+    /// immutable attribute. Returns false when neither takes effect here.
+    fn read_only(dirs: &[PathBuf], on: bool) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if on { 0o555 } else { 0o755 };
+        for d in dirs {
+            if !on {
+                let _ = std::process::Command::new("chattr")
+                    .args(["-i"])
+                    .arg(d)
+                    .status();
+            }
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+            if on && std::fs::write(d.join(".probe"), b"").is_ok() {
+                let _ = std::fs::remove_file(d.join(".probe"));
+                let ok = std::process::Command::new("chattr")
+                    .args(["+i"])
+                    .arg(d)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !ok {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn a_read_only_folder_refuses_the_relabel_and_changes_nothing() {
+        let (_t, r) = setup();
+        let c = ClassSpec::fracture_default();
+        let dirs = [r.join("test/fracture"), r.join("test/Normal")];
+        if !read_only(&dirs, true) {
+            read_only(&dirs, false);
+            eprintln!("SKIPPED: cannot make a folder read-only here (root without chattr +i)");
+            return;
+        }
+        let mut j = Journal::open(&r).unwrap();
+        let result = j.relabel(&r, &c, &r.join("test/fracture/a.jpg"), 1);
+        read_only(&dirs, false);
+        let e = result.unwrap_err();
+        assert!(e.contains("cannot move") && e.contains("a.jpg"), "{e}");
+        assert_eq!(std::fs::read(r.join("test/fracture/a.jpg")).unwrap(), b"A");
+        assert!(j.undoable().is_empty());
+        assert!(Journal::open(&r).unwrap().recovered.is_empty());
     }
 
     #[test]

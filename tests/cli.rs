@@ -267,3 +267,53 @@ fn a_symlink_loop_is_reported_not_followed_forever() {
     assert!(err.contains("loop"), "{err}");
     assert!(Path::new(&t.path().join("fracture/a.jpg")).exists());
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_real_command_line() {
+    let cache = tempfile::tempdir().unwrap();
+    let subcommands = [
+        "classify", "eval", "audit", "fit", "split", "train", "bench",
+    ];
+    // bash: the script loads and registers a completion for osteoai.
+    let (code, script, err) = run(osteoai(cache.path()).args(["completions", "bash"]));
+    assert_eq!(code, 0, "{err}");
+    let file = cache.path().join("osteoai.bash");
+    std::fs::write(&file, &script).unwrap();
+    let o = std::process::Command::new("bash")
+        .args(["--norc", "-c"])
+        .arg(format!("source {} && complete -p osteoai", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("osteoai"),
+        "bash completion loads: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for s in subcommands {
+        assert!(script.contains(s), "bash completes {s}");
+    }
+    assert!(script.contains("--no-mouse") && script.contains("--max-leakage"));
+    for (shell, marker) in [("zsh", "#compdef osteoai"), ("fish", "complete -c osteoai")] {
+        let (code, out, err) = run(osteoai(cache.path()).args(["completions", shell]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(marker),
+            "{shell}:\n{}",
+            &out[..out.len().min(300)]
+        );
+    }
+    let (code, man, err) = run(osteoai(cache.path()).arg("man"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH osteoai 1"),
+        "{man}"
+    );
+    assert!(man.contains("NOT FOR CLINICAL USE"));
+    for s in subcommands {
+        assert!(man.contains(&format!("osteoai\\-{s}")), "man lists {s}");
+    }
+    // An unknown shell is refused with the list of known ones.
+    let (code, _, err) = run(osteoai(cache.path()).args(["completions", "tcsh"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("bash") && err.contains("fish"), "{err}");
+}

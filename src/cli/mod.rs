@@ -9,6 +9,8 @@ mod eval;
 mod fit;
 mod output;
 mod progress;
+mod relabel;
+mod shell;
 mod split;
 mod train;
 
@@ -78,6 +80,11 @@ pub enum Command {
     /// A leak-free re-split of DIR into DIR2/{train,val,test}/<label>/: groups of copies kept
     /// in one split, labels stratified, deterministic for a seed; DIR is never modified.
     Split(split::SplitArgs),
+    /// Move files to another class folder (no-clobber, journalled, undoable; as `R` in the
+    /// dashboard).
+    Relabel(relabel::RelabelArgs),
+    /// Undo the latest journalled relabels of DIR (as `u` in the dashboard).
+    Undo(relabel::UndoArgs),
     /// Train a new head on DIR/{train,val,test}/<class>/ and write a model bundle.
     Train(train::TrainArgs),
     /// Measure throughput: decode, backbone per batch size, head, end to end; peak memory.
@@ -88,6 +95,10 @@ pub enum Command {
     BenchUi(crate::tui::bench::BenchUiArgs),
     /// The audit's candidate search (PCA, exact k-NN) on generated embeddings: time, memory.
     BenchSearch(bench_search::BenchSearchArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff): `osteoai man | man -l -`.
+    Man,
     /// Write the generated demo and test fixtures into DIR.
     #[command(hide = true)]
     MakeFixtures { dir: PathBuf },
@@ -138,10 +149,14 @@ pub fn main() -> i32 {
         Some(Command::Fit(a)) => fit::run(a),
         Some(Command::Split(a)) => split::run(a),
         Some(Command::Train(a)) => train::run(a),
+        Some(Command::Relabel(a)) => relabel::relabel(a),
+        Some(Command::Undo(a)) => relabel::undo(a),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::ImportWeights(a)) => import(a),
         Some(Command::BenchUi(a)) => crate::tui::bench::run(a),
         Some(Command::BenchSearch(a)) => bench_search::run(a),
+        Some(Command::Completions(a)) => shell::completions(a),
+        Some(Command::Man) => shell::man(),
         Some(Command::MakeFixtures { dir }) => osteoai::fixtures::write_all(&dir)
             .map(|w| {
                 println!("wrote {} fixture files under {}", w.len(), dir.display());

@@ -769,7 +769,14 @@ impl App {
 
     fn journal(&mut self) -> Result<&mut Journal, String> {
         if self.journal.is_none() {
-            self.journal = Some(Journal::open(&self.root)?);
+            let j = Journal::open(&self.root)?;
+            if let Some(last) = j.recovered.last() {
+                self.say(format!(
+                    "journal: settled {} interrupted move(s); last: {last}",
+                    j.recovered.len()
+                ));
+            }
+            self.journal = Some(j);
         }
         Ok(self.journal.as_mut().expect("just opened"))
     }
