@@ -185,6 +185,7 @@ impl Journal {
                     to.display()
                 )
             })?;
+            tracing::warn!(from = %from.display(), to = %to.display(), "journal: interrupted move {said}");
             self.recovered
                 .push(format!("move {} → {} {said}", from.display(), to.display()));
         }
@@ -260,6 +261,7 @@ impl Journal {
             time: now(),
         })?;
         if let Err(e) = rename_no_clobber(from, to) {
+            tracing::warn!(from = %from.display(), to = %to.display(), error = %e, "move refused");
             let _ = self.append(Record::Abort { seq, time: now() });
             return Err(e);
         }
@@ -281,8 +283,17 @@ impl Journal {
             if rename_no_clobber(to, from).is_ok() {
                 let _ = self.append(Record::Abort { seq, time: now() });
             }
+            tracing::error!(from = %from.display(), to = %to.display(), error = %e, "move not journalled; put back");
             return Err(e);
         }
+        tracing::info!(
+            seq,
+            from = %from.display(),
+            to = %to.display(),
+            undoes = ?undoes,
+            "{}",
+            if undoes.is_some() { "undo" } else { "relabel" }
+        );
         Ok(seq)
     }
 

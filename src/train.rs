@@ -336,8 +336,13 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {
             .unwrap_or_default()
     ));
     std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+    let r = std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot move {} into place: {e}", path.display()));
+    match &r {
+        Ok(()) => tracing::info!(path = %path.display(), bytes = bytes.len(), "wrote"),
+        Err(e) => tracing::warn!(error = %e, "write failed"),
+    }
+    r
 }
 
 fn git_revision() -> String {

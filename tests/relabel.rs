@@ -69,6 +69,38 @@ fn relabel_and_undo_move_files_and_refuse_what_they_cannot() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("restored"), "{out}");
     assert_eq!(tree(d), before);
+
+    // Every move is in the log file, none on the terminal.
+    let logs = cache.path().join("state/osteoai");
+    let text: String = std::fs::read_dir(&logs)
+        .unwrap_or_else(|e| panic!("{}: {e}", logs.display()))
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    for want in [
+        "start",
+        "relabel",
+        "undo",
+        "a (relabelled 1).jpg",
+        "not moved",
+        "exit",
+    ] {
+        assert!(text.contains(want), "log has {want:?}:\n{text}");
+    }
+    assert!(!out.contains("INFO") && !err.contains("INFO"));
+    // Off means no file; a wrong level is refused.
+    let quiet = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(osteoai(quiet.path())
+        .env("OSTEOAI_LOG", "off")
+        .arg("undo")
+        .arg(d));
+    assert_eq!(code, 0, "{err}");
+    assert!(!quiet.path().join("state/osteoai").exists());
+    let (code, _, err) = run(osteoai(quiet.path())
+        .args(["undo", "--log-level", "loud"])
+        .arg(d));
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown log level"), "{err}");
 }
 
 #[test]

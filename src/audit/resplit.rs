@@ -301,6 +301,7 @@ pub fn write(plan: &Plan, out: &Path, copy: bool) -> Result<Written, String> {
         }
         std::fs::rename(&tmp, out)
             .map_err(|e| format!("cannot move the new split into {}: {e}", out.display()))?;
+        tracing::info!(out = %out.display(), linked = w.linked, copied = w.copied, "re-split written");
         Ok(w)
     })();
     if result.is_err() {

@@ -7,6 +7,7 @@ pub use bench::peak_rss_mib;
 mod classify;
 mod eval;
 mod fit;
+pub mod logging;
 mod output;
 mod progress;
 mod relabel;
@@ -26,6 +27,10 @@ use osteoai::device::{self, DeviceChoice, Selected};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log level of the log file ($XDG_STATE_HOME/osteoai/): error, warn, info, debug, trace,
+    /// off [default: $OSTEOAI_LOG, else info].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
     #[command(flatten)]
     pub dashboard: DashboardArgs,
 }
@@ -132,6 +137,7 @@ pub fn model_dir(arg: &Option<PathBuf>) -> PathBuf {
 /// Selects the device and says which one on stderr.
 pub fn select_device(choice: DeviceChoice) -> Result<Selected, String> {
     let s = device::select(choice)?;
+    tracing::info!(device = %s.description, note = ?s.note, "device");
     if let Some(note) = &s.note {
         eprintln!("osteoai: {note}");
     }
@@ -141,6 +147,19 @@ pub fn select_device(choice: DeviceChoice) -> Result<Selected, String> {
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let _log = match logging::init(cli.log_level.as_deref(), cli.command.is_none()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("osteoai: error: {e}");
+            return 2;
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        args = ?std::env::args().skip(1).collect::<Vec<_>>(),
+        "start"
+    );
+    let started = std::time::Instant::now();
     let result = match cli.command {
         None => crate::tui::run(cli.dashboard),
         Some(Command::Classify(a)) => classify::run(a),
@@ -164,9 +183,14 @@ pub fn main() -> i32 {
             })
             .map_err(|e| format!("cannot write fixtures: {e}")),
     };
+    let secs = started.elapsed().as_secs_f64();
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            tracing::info!(code, secs, "exit");
+            code
+        }
         Err(e) => {
+            tracing::error!(error = %e, secs, "exit with an error");
             eprintln!("osteoai: error: {e}");
             2
         }

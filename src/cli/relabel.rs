@@ -89,6 +89,7 @@ pub fn relabel(a: RelabelArgs) -> Result<i32, String> {
             Ok(m) => println!("moved {} -> {}", m.from.display(), m.to.display()),
             Err(e) => {
                 failed += 1;
+                tracing::warn!(error = %e, "not moved");
                 eprintln!("osteoai: not moved: {e}");
             }
         }

@@ -134,10 +134,12 @@ fn serve(
                 device: e.backbone.device.description.clone(),
                 threshold: e.manifest().threshold,
             };
+            tracing::info!(model = %info.name, device = %info.device, "dashboard engine ready");
             let _ = events.send(Event::EngineReady(Ok(info)));
             e
         }
         Err(err) => {
+            tracing::error!(error = %err, "dashboard: no model");
             let _ = events.send(Event::EngineReady(Err(err)));
             // Keep answering lookups and orders with nothing, until the UI goes away.
             for order in rx {
@@ -305,6 +307,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             // `Sender` is not `Sync`: a mutex makes the callback shareable across the audit's
             // worker threads.
             let progress = std::sync::Mutex::new(progress);
+            let t = std::time::Instant::now();
             let result = osteoai::audit::audit_folder(
                 &root,
                 &entries,
@@ -315,6 +318,12 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
                 cancel,
                 &|s, d, t| (progress.lock().unwrap_or_else(|p| p.into_inner()))(s, d, t),
             );
+            match &result {
+                Ok(_) => {
+                    tracing::info!(root = %root.display(), secs = t.elapsed().as_secs_f64(), "audit done")
+                }
+                Err(e) => tracing::warn!(root = %root.display(), error = %e, "audit failed"),
+            }
             let _ = events.send(Event::AuditDone {
                 run,
                 result: result.map(Box::new),
@@ -326,6 +335,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             files,
             groups,
         } => {
+            let t = std::time::Instant::now();
             let result = osteoai::fit::folder::fit_folder(
                 &root,
                 &files,
@@ -345,6 +355,12 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
                     });
                 },
             );
+            match &result {
+                Ok(_) => {
+                    tracing::info!(root = %root.display(), secs = t.elapsed().as_secs_f64(), "fit done")
+                }
+                Err(e) => tracing::warn!(root = %root.display(), error = %e, "fit failed"),
+            }
             let _ = events.send(Event::FitDone {
                 run,
                 result: result.map(Box::new),

@@ -18,6 +18,8 @@ pub fn osteoai(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_osteoai"));
     c.current_dir(root())
         .env("XDG_CACHE_HOME", cache)
+        .env("XDG_STATE_HOME", cache.join("state"))
+        .env_remove("OSTEOAI_LOG")
         .env_remove("OSTEOAI_MODEL")
         .env("NO_COLOR", "1");
     c
