@@ -46,8 +46,25 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, DecodeError> {
     std::fs::read(path).map_err(|e| DecodeError(format!("cannot read: {e}")))
 }
 
-/// Decodes from memory with the same limits (used by tests and fuzzing).
+/// Decodes from memory with the same limits (used by tests and fuzzing). A panic inside a
+/// decoder (hostile bytes) becomes this file's error, never the process's end.
 pub fn decode_bytes(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
+    match std::panic::catch_unwind(|| decode_bytes_unguarded(bytes)) {
+        Ok(r) => r,
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(DecodeError(format!(
+                "the decoder failed on this file: {why}"
+            )))
+        }
+    }
+}
+
+fn decode_bytes_unguarded(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
     if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_complete(bytes) {
         // Decoders fill a cut-off JPEG with grey and call it fine; a model must not score that.
         return Err(DecodeError(

@@ -19,16 +19,45 @@ pub struct Mark {
 pub struct Marks {
     root: PathBuf,
     marks: BTreeMap<String, Mark>,
+    /// Why the saved marks could not be read, when they could not.
+    pub damaged: Option<String>,
+    /// A damaged file that could not be set aside is never written over.
+    readonly: bool,
 }
 
 impl Marks {
+    /// Reads `DIR/.osteoai/review.json`. A damaged file is never overwritten: it is set aside as
+    /// `review.json.damaged-<time>` and `damaged` says so; the marks start afresh.
     pub fn open(root: &Path) -> Marks {
-        let marks = std::fs::read_to_string(root.join(SIDECAR).join("review.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let path = root.join(SIDECAR).join("review.json");
+        let mut damaged = None;
+        let marks = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    let stamp = crate::timefmt::now_rfc3339().replace(':', "");
+                    let aside = path.with_file_name(format!("review.json.damaged-{stamp}"));
+                    let kept = std::fs::rename(&path, &aside).is_ok();
+                    let msg = format!(
+                        "{} could not be read ({e}); {}",
+                        path.display(),
+                        if kept {
+                            format!("kept as {} and the marks start afresh", aside.display())
+                        } else {
+                            "it could not be set aside; marks will not be saved".to_string()
+                        }
+                    );
+                    tracing::warn!("{msg}");
+                    damaged = Some((msg, kept));
+                    BTreeMap::new()
+                }
+            },
+            Err(_) => BTreeMap::new(),
+        };
         Marks {
             root: root.to_path_buf(),
+            readonly: damaged.as_ref().is_some_and(|(_, kept)| !kept),
+            damaged: damaged.map(|(m, _)| m),
             marks,
         }
     }
@@ -63,6 +92,9 @@ impl Marks {
     }
 
     fn save(&self) -> Result<(), String> {
+        if self.readonly {
+            return Err(self.damaged.clone().unwrap_or_default());
+        }
         let dir = self.root.join(SIDECAR);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -97,5 +129,42 @@ mod tests {
         let m3 = Marks::open(r);
         assert_eq!(m3.get(&a), Mark::default());
         assert!(m3.get(&b).reviewed);
+    }
+
+    #[test]
+    fn a_damaged_file_is_set_aside_never_overwritten() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join(SIDECAR)).unwrap();
+        std::fs::write(r.join(SIDECAR).join("review.json"), b"{\"a.jpg\": {\"revie").unwrap();
+        let mut m = Marks::open(r);
+        assert!(
+            m.damaged.as_deref().unwrap().contains("kept as"),
+            "{:?}",
+            m.damaged
+        );
+        m.set(
+            &r.join("b.jpg"),
+            Mark {
+                reviewed: true,
+                flagged: false,
+            },
+        )
+        .unwrap();
+        let aside: Vec<_> = std::fs::read_dir(r.join(SIDECAR))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("review.json.damaged-")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(
+            std::fs::read(aside[0].path()).unwrap(),
+            b"{\"a.jpg\": {\"revie"
+        );
+        assert!(Marks::open(r).get(&r.join("b.jpg")).reviewed);
     }
 }

@@ -156,6 +156,7 @@ impl App {
     pub fn new(root: PathBuf, classes: ClassSpec, threshold: f64) -> App {
         let positive = classes.positive_index().unwrap_or(0);
         let marks = Marks::open(&root);
+        let status = marks.damaged.clone();
         App {
             journal: None,
             marks,
@@ -185,7 +186,7 @@ impl App {
             job: None,
             last_run: None,
             run: 0,
-            status: None,
+            status,
             grid_columns: 4,
             page: 10,
             dirty: true,
