@@ -317,3 +317,39 @@ fn completions_and_man_page_come_from_the_real_command_line() {
     assert_ne!(code, 0);
     assert!(err.contains("bash") && err.contains("fish"), "{err}");
 }
+
+#[test]
+fn the_configuration_file_is_checked_and_a_bad_one_names_its_line() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("config/osteoai");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, default, err) = run(osteoai(cache.path()).args(["config", "--default"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(default.contains("[keys]") && default.contains("threshold_step"));
+    // Absent, then the printed default, then a typo: the typo's line is named and every
+    // command refuses to run with it.
+    let (code, out, _) = run(osteoai(cache.path()).arg("config"));
+    assert_eq!(code, 0);
+    assert!(out.contains("absent"), "{out}");
+    std::fs::write(dir.join("config.toml"), &default).unwrap();
+    let (code, out, err) = run(osteoai(cache.path()).arg("config"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok"), "{out}");
+    let typo = default.replace("mouse = true", "mouse = true\nmoose = 1");
+    let line = typo.lines().position(|l| l.starts_with("moose")).unwrap() + 1;
+    std::fs::write(dir.join("config.toml"), &typo).unwrap();
+    for args in [vec!["config"], vec!["classify", "fixtures/demo"]] {
+        let (code, _, err) = run(osteoai(cache.path()).args(&args));
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            err.contains(&format!("line {line}")) && err.contains("moose"),
+            "{err}"
+        );
+    }
+    // A configured device is used by the commands (here: the CPU, said on stderr).
+    std::fs::write(dir.join("config.toml"), "[model]\ndevice = \"ndarray\"\n").unwrap();
+    let (code, _, err) =
+        run(osteoai(cache.path()).args(["classify", "fixtures/demo/test/fracture"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("ndarray"), "{err}");
+}

@@ -5,6 +5,7 @@ mod bench;
 mod bench_search;
 pub use bench::peak_rss_mib;
 mod classify;
+pub mod config;
 mod eval;
 mod fit;
 pub mod logging;
@@ -100,6 +101,9 @@ pub enum Command {
     BenchUi(crate::tui::bench::BenchUiArgs),
     /// The audit's candidate search (PCA, exact k-NN) on generated embeddings: time, memory.
     BenchSearch(bench_search::BenchSearchArgs),
+    /// Check the configuration file and say where it is; `--default` prints the documented
+    /// default.
+    Config(ConfigArgs),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions(shell::CompletionsArgs),
     /// Print the man page (roff): `osteoai man | man -l -`.
@@ -107,6 +111,58 @@ pub enum Command {
     /// Write the generated demo and test fixtures into DIR.
     #[command(hide = true)]
     MakeFixtures { dir: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Print the documented default configuration (all keys, with comments).
+    #[arg(long)]
+    pub default: bool,
+}
+
+fn config_command(a: ConfigArgs) -> Result<i32, String> {
+    if a.default {
+        print!("{}", config::DEFAULT_TOML);
+        return Ok(0);
+    }
+    let path = config::path().ok_or("no configuration folder (set XDG_CONFIG_HOME or HOME)")?;
+    if !path.exists() {
+        println!(
+            "{}: absent (the defaults apply; `osteoai config --default > {}` to start one)",
+            path.display(),
+            path.display()
+        );
+        return Ok(0);
+    }
+    config::load()?;
+    println!("{}: ok", path.display());
+    Ok(0)
+}
+
+/// The configured model and device, where the command line left the defaults.
+fn apply_config(cmd: &mut Option<Command>, dash: &mut DashboardArgs, c: &config::Config) {
+    let model = match cmd {
+        None => Some(&mut dash.model),
+        Some(Command::Classify(a)) => Some(&mut a.model),
+        Some(Command::Eval(a)) => Some(&mut a.model),
+        Some(Command::Audit(a)) => Some(&mut a.model),
+        Some(Command::Fit(a)) => Some(&mut a.model),
+        Some(Command::Split(a)) => Some(&mut a.model),
+        Some(Command::Bench(a)) => Some(&mut a.model),
+        _ => None,
+    };
+    if let Some(m) = model {
+        if m.model.is_none() && std::env::var_os("OSTEOAI_MODEL").is_none_or(|v| v.is_empty()) {
+            m.model = c.bundle.clone();
+        }
+        if m.device == DeviceChoice::Auto {
+            m.device = c.device;
+        }
+    }
+    if dash.protocol == Protocol::Auto {
+        dash.protocol = c.protocol;
+    }
+    dash.no_mouse |= !c.mouse;
 }
 
 #[derive(Args, Debug)]
@@ -160,8 +216,22 @@ pub fn main() -> i32 {
         "start"
     );
     let started = std::time::Instant::now();
+    let mut cli = cli;
+    let settings = if matches!(cli.command, Some(Command::Config(_))) {
+        config::Config::default()
+    } else {
+        match config::load() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration");
+                eprintln!("osteoai: error: configuration {e}");
+                return 2;
+            }
+        }
+    };
+    apply_config(&mut cli.command, &mut cli.dashboard, &settings);
     let result = match cli.command {
-        None => crate::tui::run(cli.dashboard),
+        None => crate::tui::run(cli.dashboard, &settings),
         Some(Command::Classify(a)) => classify::run(a),
         Some(Command::Eval(a)) => eval::run(a),
         Some(Command::Audit(a)) => audit::run(a),
@@ -176,6 +246,7 @@ pub fn main() -> i32 {
         Some(Command::BenchSearch(a)) => bench_search::run(a),
         Some(Command::Completions(a)) => shell::completions(a),
         Some(Command::Man) => shell::man(),
+        Some(Command::Config(a)) => config_command(a),
         Some(Command::MakeFixtures { dir }) => osteoai::fixtures::write_all(&dir)
             .map(|w| {
                 println!("wrote {} fixture files under {}", w.len(), dir.display());

@@ -138,6 +138,12 @@ pub struct App {
     pub hits: Vec<(ratatui::layout::Rect, super::mouse::Hit)>,
     /// The preview fills the body (`z` or a click on it).
     pub zoom: bool,
+    /// Threshold step of `+ - ] [` (`{ }` step five times as far); from the configuration.
+    pub threshold_step: f64,
+    /// Grid cell size in columns and rows; from the configuration.
+    pub thumbnail: (u16, u16),
+    /// Rebound keys of the main views: pressed → default (None: does nothing).
+    pub keymap: Vec<(char, Option<char>)>,
     /// Fit once the audit that `O` started has finished.
     pub pending_fit: bool,
     journal: Option<Journal>,
@@ -192,6 +198,9 @@ impl App {
             dirty: true,
             hits: Vec::new(),
             zoom: false,
+            threshold_step: 0.01,
+            thumbnail: (18, 9),
+            keymap: Vec::new(),
         }
     }
 
@@ -474,10 +483,39 @@ impl App {
                 vec![]
             }
             Mode::Normal if self.layout == Layout::Audit => self.on_audit_key(key),
-            Mode::Normal => self.on_normal_key(key),
+            Mode::Normal => match self.rebind(key) {
+                Some(k) => self.on_normal_key(k),
+                None => vec![],
+            },
         };
         self.refresh();
         effects
+    }
+
+    /// The configured key map: a rebound character becomes its action's default one.
+    fn rebind(&self, mut key: KeyEvent) -> Option<KeyEvent> {
+        let KeyCode::Char(c) = key.code else {
+            return Some(key);
+        };
+        if key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return Some(key);
+        }
+        match self.keymap.iter().find(|(from, _)| *from == c) {
+            None => Some(key),
+            Some((_, None)) => None,
+            Some((_, Some(to))) => {
+                key.code = KeyCode::Char(*to);
+                key.modifiers = if to.is_ascii_uppercase() {
+                    KeyModifiers::SHIFT
+                } else {
+                    KeyModifiers::NONE
+                };
+                Some(key)
+            }
+        }
     }
 
     fn on_normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -554,12 +592,16 @@ impl App {
                     self.say("filters cleared");
                 }
             }
-            KeyCode::Char('+') | KeyCode::Char('=') | KeyCode::Char(']') => {
-                self.set_threshold(self.threshold + if shift { 0.05 } else { 0.01 })
+            KeyCode::Char('+') | KeyCode::Char('=') | KeyCode::Char(']') => self.set_threshold(
+                self.threshold + self.threshold_step * if shift { 5.0 } else { 1.0 },
+            ),
+            KeyCode::Char('-') | KeyCode::Char('[') => {
+                self.set_threshold(self.threshold - self.threshold_step)
             }
-            KeyCode::Char('-') | KeyCode::Char('[') => self.set_threshold(self.threshold - 0.01),
-            KeyCode::Char('_') | KeyCode::Char('{') => self.set_threshold(self.threshold - 0.05),
-            KeyCode::Char('}') => self.set_threshold(self.threshold + 0.05),
+            KeyCode::Char('_') | KeyCode::Char('{') => {
+                self.set_threshold(self.threshold - 5.0 * self.threshold_step)
+            }
+            KeyCode::Char('}') => self.set_threshold(self.threshold + 5.0 * self.threshold_step),
             KeyCode::Char('0') => {
                 let t = self.model.as_ref().map(|m| m.threshold).unwrap_or(0.5);
                 self.set_threshold(t);

@@ -124,13 +124,7 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
         let _ = tx.send(key('q'));
     });
     let mut stats = LoopStats::default();
-    event_loop(
-        &mut terminal,
-        &mut s,
-        Theme { color: true },
-        started,
-        &mut stats,
-    )?;
+    event_loop(&mut terminal, &mut s, Theme::new(true), started, &mut stats)?;
     let _ = injector.join();
     let scanned = s.app.items.len();
     let classified = s.app.items.iter().filter(|i| i.score.is_some()).count();

@@ -296,7 +296,7 @@ pub fn start_session(
 /// When the process started (set first thing in `main`): the first frame is timed from here.
 pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
-pub fn run(args: DashboardArgs) -> Result<i32, String> {
+pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result<i32, String> {
     let started = *PROCESS_START.get_or_init(Instant::now);
     let root = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     if !root.exists() {
@@ -319,6 +319,9 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
     }
     let picker = first_picker(args.protocol);
     let mut s = start_session(&root, &args.model.model, args.model.device, picker);
+    s.app.threshold_step = settings.threshold_step;
+    s.app.thumbnail = settings.thumbnail;
+    s.app.keymap = settings.keymap.clone();
     s.link = Some(TermLink {
         query: terminal::query(args.protocol),
         answers: terminal::Answers::default(),
@@ -330,7 +333,7 @@ pub fn run(args: DashboardArgs) -> Result<i32, String> {
     let result = event_loop(
         &mut terminal,
         &mut s,
-        Theme::from_env(),
+        Theme::from_env().with_colors(&settings.colors),
         started,
         &mut stats,
     );

@@ -95,7 +95,7 @@ fn app() -> App {
 fn render(app: &mut App, images: &mut Images, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| {
-        draw(f, app, images, Theme { color: false });
+        draw(f, app, images, Theme::new(false));
     })
     .unwrap();
     t.backend().to_string()
@@ -118,7 +118,7 @@ fn list_view_at_80x24_with_an_image_ready() {
     // Render once to learn the preview's size, then provide the image and render again.
     let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
     let mut wanted = Vec::new();
-    t.draw(|f| wanted = draw(f, &mut a, &mut images, Theme { color: false }))
+    t.draw(|f| wanted = draw(f, &mut a, &mut images, Theme::new(false)))
         .unwrap();
     let key = wanted
         .first()
@@ -260,4 +260,28 @@ fn mouse_clicks_select_rows_and_matrix_cells_the_wheel_scrolls_and_the_preview_z
     let (x, y) = spot(&a, Hit::Preview);
     a.on_mouse(mouse(click, x, y));
     assert!(!a.zoom);
+}
+
+#[test]
+fn configured_keys_act_and_the_keys_they_replace_go_quiet() {
+    let mut a = app();
+    a.keymap = crate::cli::config::parse("[keys]\nquit = \"Q\"\ndown = \"n\"\n")
+        .unwrap()
+        .keymap;
+    assert!(
+        a.on_key(key(KeyCode::Char('q'))).is_empty(),
+        "q no longer quits"
+    );
+    a.on_key(key(KeyCode::Char('n')));
+    assert_eq!(a.selected, 1, "n moves down");
+    let quit = a.on_key(KeyEvent {
+        modifiers: KeyModifiers::SHIFT,
+        ..key(KeyCode::Char('Q'))
+    });
+    assert!(quit.contains(&super::app::Effect::Quit));
+    // Typing in the search box is never remapped.
+    a.on_key(key(KeyCode::Char('/')));
+    a.on_key(key(KeyCode::Char('n')));
+    a.on_key(key(KeyCode::Char('q')));
+    assert!(matches!(&a.mode, super::app::Mode::Search(s) if s == "nq"));
 }

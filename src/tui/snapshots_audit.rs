@@ -36,7 +36,7 @@ fn render(app: &mut App, w: u16, h: u16) -> String {
     let mut images = Images::offline(Picker::halfblocks());
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| {
-        draw(f, app, &mut images, Theme { color: false });
+        draw(f, app, &mut images, Theme::new(false));
     })
     .unwrap();
     t.backend().to_string()

@@ -373,7 +373,7 @@ fn draw_grid(
     let block = Block::bordered().title(list_title(app));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let (cw, ch) = (18u16, 9u16);
+    let (cw, ch) = app.thumbnail;
     let cols = (inner.width / cw).max(1) as usize;
     let rows = (inner.height / ch).max(1) as usize;
     app.grid_columns = cols;

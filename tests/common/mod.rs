@@ -19,6 +19,8 @@ pub fn osteoai(cache: &Path) -> Command {
     c.current_dir(root())
         .env("XDG_CACHE_HOME", cache)
         .env("XDG_STATE_HOME", cache.join("state"))
+        .env("XDG_CONFIG_HOME", cache.join("config"))
+        .env_remove("OSTEOAI_CONFIG")
         .env_remove("OSTEOAI_LOG")
         .env_remove("OSTEOAI_MODEL")
         .env("NO_COLOR", "1");
