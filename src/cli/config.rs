@@ -339,7 +339,10 @@ mod tests {
         let mut c = parse(DEFAULT_TOML).unwrap();
         // Its colours are the built-in palette, named.
         assert_eq!(c.colors.len(), COLORS.len());
-        assert_eq!(Theme::new(true).with_colors(&c.colors).palette, Palette::default());
+        assert_eq!(
+            Theme::new(true).with_colors(&c.colors).palette,
+            Palette::default()
+        );
         c.colors.clear();
         assert_eq!(c, Config::default());
         assert_eq!(parse("").unwrap(), Config::default());
