@@ -36,13 +36,29 @@ impl Fnv {
 /// The user's cache folder for osteoai: `$XDG_CACHE_HOME/osteoai`, else `~/.cache/osteoai`,
 /// else a folder under the system temporary directory.
 pub fn cache_root() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("osteoai");
+    use etcetera::BaseStrategy;
+    match etcetera::choose_base_strategy() {
+        Ok(base) => base.cache_dir().join("osteoai"),
+        Err(_) => std::env::temp_dir().join("osteoai-cache"),
     }
-    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(h).join(".cache").join("osteoai");
-    }
-    std::env::temp_dir().join("osteoai-cache")
+}
+
+/// The configuration folder (`$XDG_CONFIG_HOME/osteoai`, else `~/.config/osteoai`).
+pub fn config_root() -> Option<PathBuf> {
+    use etcetera::BaseStrategy;
+    etcetera::choose_base_strategy()
+        .ok()
+        .map(|b| b.config_dir().join("osteoai"))
+}
+
+/// The state folder for logs (`$XDG_STATE_HOME/osteoai`, else `~/.local/state/osteoai`).
+pub fn state_root() -> Option<PathBuf> {
+    use etcetera::BaseStrategy;
+    let base = etcetera::choose_base_strategy().ok()?;
+    let state = base
+        .state_dir()
+        .unwrap_or_else(|| base.home_dir().join(".local/state"));
+    Some(state.join("osteoai"))
 }
 
 /// Identity of a file as it is now: absolute path, size and modification time.

@@ -178,15 +178,7 @@ pub fn path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("OSTEOAI_CONFIG").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("osteoai/config.toml"))
+    Some(osteoai::cache::config_root()?.join("config.toml"))
 }
 
 /// Reads the file (absent: the defaults).

@@ -12,15 +12,7 @@ use tracing_subscriber::prelude::*;
 
 /// Where logs go.
 pub fn log_dir() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })?;
-    Some(state.join("osteoai"))
+    osteoai::cache::state_root()
 }
 
 fn parse_level(s: &str) -> Result<LevelFilter, String> {

@@ -5,17 +5,15 @@ use std::path::Path;
 
 pub use osteoai::text::csv_field;
 
-/// Left-aligned columns separated by two spaces; numeric-looking cells right-aligned.
+/// An aligned table (comfy-table, no borders): columns two spaces apart; a column whose cells
+/// are all numbers (empty and "-" aside) is right-aligned, header too. Never wrapped to the
+/// terminal's width: rows stay one line each for `grep` and `awk`.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    use comfy_table::{
+        Cell, CellAlignment, ContentArrangement, ContentLineStyle, Table, TableStyle,
+    };
     let cols = header.len();
-    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(cols) {
-            width[i] = width[i].max(c.chars().count());
-        }
-    }
     let is_num = |s: &str| s.parse::<f64>().is_ok();
-    // A column is right-aligned (header too) when all its non-empty, non-dash cells are numbers.
     let right: Vec<bool> = (0..cols)
         .map(|i| {
             let mut cells = rows
@@ -26,30 +24,26 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             cells.peek().is_some() && cells.all(|c| is_num(c))
         })
         .collect();
-    let mut out = String::new();
-    let line = |cells: Vec<&str>, out: &mut String| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = width[i].saturating_sub(c.chars().count());
-            if i > 0 {
-                l.push_str("  ");
-            }
-            if right[i] {
-                l.push_str(&" ".repeat(pad));
-                l.push_str(c);
-            } else {
-                l.push_str(c);
-                if i + 1 < cells.len() {
-                    l.push_str(&" ".repeat(pad));
-                }
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec(), &mut out);
+    // No borders; one space drawn where the vertical lines would be, plus one of padding.
+    let gap = ContentLineStyle::none().junction(' ');
+    let mut t = Table::new();
+    t.load_style(TableStyle::new().header_lines(gap).content_lines(gap))
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(Cell::new));
     for r in rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
+        t.add_row(r.iter().take(cols).map(Cell::new));
+    }
+    let last = cols.saturating_sub(1);
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i < last { 1 } else { 0 }));
+        if right.get(i).copied().unwrap_or(false) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -84,5 +78,10 @@ mod tests {
             ],
         );
         assert_eq!(t, "name          p\na           0.5\nlong name  0.25\n");
+        // Wider than any terminal: never wrapped.
+        let wide = "x".repeat(300);
+        let t = table(&["a", "b"], &[vec![wide.clone(), "1".into()]]);
+        assert_eq!(t.lines().count(), 2);
+        assert!(t.lines().nth(1).unwrap().starts_with(&wide));
     }
 }
