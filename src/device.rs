@@ -75,7 +75,12 @@ fn probe_wgpu() -> Result<Probe, String> {
 }
 
 /// Selects the device. Only `gpu` can fail (no adapter at all).
-pub fn select(choice: DeviceChoice) -> Result<Selected, String> {
+pub fn select(choice: DeviceChoice) -> crate::error::Result<Selected> {
+    use crate::error::Kind;
+    select_msg(choice).kind(crate::error::Error::Device)
+}
+
+fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
     match choice {
         DeviceChoice::Cpu => Ok(flex()),
         #[allow(deprecated)]

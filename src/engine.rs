@@ -183,9 +183,10 @@ pub struct Engine {
 
 impl Engine {
     /// Loads the bundle in `dir` on `device`.
-    pub fn load(dir: &Path, device: Selected) -> Result<Engine, String> {
+    pub fn load(dir: &Path, device: Selected) -> crate::error::Result<Engine> {
         let bundle = Bundle::load(dir)?;
-        let backbone = Backbone::load(dir, &bundle.manifest, device)?;
+        let backbone =
+            Backbone::load(dir, &bundle.manifest, device).map_err(crate::error::Error::Model)?;
         Ok(Engine {
             backbone,
             bundle,
@@ -239,7 +240,7 @@ impl Engine {
                 for (chunk, rows) in idx.chunks(256).zip(rows.chunks(256 * dim)) {
                     match self.bundle.head.predict_probs(rows) {
                         Ok(s) => chunk.iter().zip(s).for_each(|(&i, p)| sink(i, Ok(p))),
-                        Err(e) => chunk.iter().for_each(|&i| sink(i, Err(e.clone()))),
+                        Err(e) => chunk.iter().for_each(|&i| sink(i, Err(e.to_string()))),
                     }
                 }
             }
@@ -259,7 +260,7 @@ impl Engine {
                 b.failed.into_iter().map(|(i, e)| (i, Err(e))).collect();
             match scores {
                 Ok(s) => out.extend(b.indices.iter().copied().zip(s.into_iter().map(Ok))),
-                Err(e) => out.extend(b.indices.iter().map(|&i| (i, Err(e.clone())))),
+                Err(e) => out.extend(b.indices.iter().map(|&i| (i, Err(e.to_string())))),
             }
             out.sort_by_key(|x| x.0);
             for (j, r) in out {

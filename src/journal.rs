@@ -81,7 +81,12 @@ fn now() -> String {
 impl Journal {
     /// Opens (or starts) the journal of the folder `root`, settling any move a crash left
     /// unfinished. Unreadable lines are skipped (a crash may leave a partial last line).
-    pub fn open(root: &Path) -> Result<Journal, String> {
+    pub fn open(root: &Path) -> crate::error::Result<Journal> {
+        use crate::error::Kind;
+        Self::open_msg(root).kind(crate::error::Error::Io)
+    }
+
+    fn open_msg(root: &Path) -> Result<Journal, String> {
         let dir = root.join(SIDECAR);
         let path = dir.join(JOURNAL);
         let records = match std::fs::read_to_string(&path) {
@@ -305,6 +310,18 @@ impl Journal {
         classes: &ClassSpec,
         file: &Path,
         target: usize,
+    ) -> crate::error::Result<Move> {
+        use crate::error::Kind;
+        self.relabel_msg(root, classes, file, target)
+            .kind(crate::error::Error::Io)
+    }
+
+    fn relabel_msg(
+        &mut self,
+        root: &Path,
+        classes: &ClassSpec,
+        file: &Path,
+        target: usize,
     ) -> Result<Move, String> {
         if !file.is_file() {
             return Err(format!("{} is not a file", file.display()));
@@ -325,7 +342,12 @@ impl Journal {
     }
 
     /// Reverses the most recent move not yet undone. `None` when there is nothing to undo.
-    pub fn undo_last(&mut self) -> Result<Option<Move>, String> {
+    pub fn undo_last(&mut self) -> crate::error::Result<Option<Move>> {
+        use crate::error::Kind;
+        self.undo_last_msg().kind(crate::error::Error::Io)
+    }
+
+    fn undo_last_msg(&mut self) -> Result<Option<Move>, String> {
         let Some(m) = self.undoable().pop() else {
             return Ok(None);
         };
@@ -635,6 +657,11 @@ mod tests {
         let result = j.relabel(&r, &c, &r.join("test/fracture/a.jpg"), 1);
         read_only(&dirs, false);
         let e = result.unwrap_err();
+        assert!(
+            matches!(e, crate::error::Error::Io(_)),
+            "an I/O error: {e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("cannot move") && e.contains("a.jpg"), "{e}");
         assert_eq!(std::fs::read(r.join("test/fracture/a.jpg")).unwrap(), b"A");
         assert!(j.undoable().is_empty());
@@ -649,7 +676,12 @@ mod tests {
         j.relabel(&r, &c, &r.join("test/fracture/a.jpg"), 1)
             .unwrap();
         std::fs::write(r.join("test/fracture/a.jpg"), b"new").unwrap();
-        assert!(j.undo_last().unwrap_err().contains("not overwriting"));
+        assert!(
+            j.undo_last()
+                .unwrap_err()
+                .to_string()
+                .contains("not overwriting")
+        );
         assert_eq!(
             std::fs::read(r.join("test/fracture/a.jpg")).unwrap(),
             b"new"

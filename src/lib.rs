@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cache;
 pub mod device;
 pub mod engine;
+pub mod error;
 pub mod features;
 pub mod fit;
 pub mod fixtures;

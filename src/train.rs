@@ -103,7 +103,7 @@ pub fn train(
     backbone: &Backbone,
     cfg: &TrainConfig,
     mut log: impl FnMut(&str),
-) -> Result<TrainReport, String> {
+) -> crate::error::Result<TrainReport> {
     let report = scan(&cfg.data, &base.classes);
     let positive = base.classes.positive_index().expect("validated manifest");
     let mut skipped: Vec<(PathBuf, String)> = report
@@ -163,18 +163,18 @@ pub fn train(
         }
     }
     let (Some(tr), Some(va)) = (sets.get(&Split::Train), sets.get(&Split::Val)) else {
-        return Err(format!(
+        return Err(crate::error::Error::Layout(format!(
             "{} needs train/ and val/ folders with labelled images",
             cfg.data.display()
-        ));
+        )));
     };
     for (name, s) in [("train", tr), ("val", va)] {
         let pos = s.y.iter().filter(|p| **p).count();
         if pos == 0 || pos == s.y.len() {
-            return Err(format!(
+            return Err(crate::error::Error::Layout(format!(
                 "{name}/ needs images of both classes ({pos} of {} are positive)",
                 s.y.len()
-            ));
+            )));
         }
     }
     let p = &cfg.head;

@@ -176,7 +176,8 @@ fn damaged_manifests_are_explained() {
         std::fs::write(t.path().join("manifest.json"), &bytes).unwrap();
         match osteoai::model::Bundle::read_manifest(t.path()) {
             Ok(m) => assert!(!m.classes.names.is_empty()),
-            Err(e) => assert!(e.contains("manifest"), "{e}"),
+            Err(osteoai::error::Error::Model(e)) => assert!(e.contains("manifest"), "{e}"),
+            Err(e) => panic!("a damaged manifest is a model error, not {e:?}"),
         }
         Ok(())
     })

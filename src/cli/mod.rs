@@ -201,8 +201,41 @@ pub fn select_device(choice: DeviceChoice) -> Result<Selected, String> {
     Ok(s)
 }
 
+/// color-eyre reports errors and panics; quiet on what a user cannot act on (no source
+/// location section, no environment hints), colour only on a terminal without NO_COLOR. The
+/// dashboard chains its terminal restore in front of this panic hook.
+fn install_reports() {
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let theme = if colour {
+        color_eyre::config::Theme::dark()
+    } else {
+        color_eyre::config::Theme::new()
+    };
+    let _ = color_eyre::config::HookBuilder::default()
+        .theme(theme)
+        .display_location_section(false)
+        .display_env_section(false)
+        .panic_section(
+            "osteoai crashed: please report it with the log file from $XDG_STATE_HOME/osteoai/",
+        )
+        .install();
+}
+
+/// An error as color-eyre reports it: what the command was doing, then why.
+fn report(command: &str, e: String) -> String {
+    let r = color_eyre::eyre::eyre!(e).wrap_err(format!("osteoai {command} failed"));
+    format!("{r:?}")
+}
+
 pub fn main() -> i32 {
+    install_reports();
     let cli = Cli::parse();
+    let command_name = std::env::args()
+        .nth(1)
+        .filter(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "dashboard".into());
     let _log = match logging::init(cli.log_level.as_deref(), cli.command.is_none()) {
         Ok(g) => g,
         Err(e) => {
@@ -262,7 +295,7 @@ pub fn main() -> i32 {
         }
         Err(e) => {
             tracing::error!(error = %e, secs, "exit with an error");
-            eprintln!("osteoai: error: {e}");
+            eprintln!("osteoai: error:{}", report(&command_name, e));
             2
         }
     }

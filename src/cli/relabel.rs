@@ -84,7 +84,7 @@ pub fn relabel(a: RelabelArgs) -> Result<i32, String> {
                     root.display()
                 )),
             })
-            .and_then(|p| journal.relabel(&root, &classes, &p, target));
+            .and_then(|p| Ok(journal.relabel(&root, &classes, &p, target)?));
         match result {
             Ok(m) => println!("moved {} -> {}", m.from.display(), m.to.display()),
             Err(e) => {

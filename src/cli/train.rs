@@ -80,7 +80,7 @@ fn parse_pool(s: &str) -> Result<Pool, String> {
 /// The base manifest: the bundle's own, or a fresh one around a bare `backbone.bpk`.
 fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
     if a.base.join(osteoai::model::bundle::MANIFEST).is_file() {
-        return Bundle::read_manifest(&a.base);
+        return Ok(Bundle::read_manifest(&a.base)?);
     }
     if !a.base.join("backbone.bpk").is_file() {
         return Err(format!(

@@ -39,7 +39,7 @@ pub fn fit_folder(
     command: &str,
     cancel: &AtomicBool,
     progress: impl FnMut(usize, usize),
-) -> Result<FitRun, String> {
+) -> crate::error::Result<FitRun> {
     let spec = discover_classes(dir, files, positive)?;
     let known = ClassSpec::fracture_default();
     let samples: Vec<Sample> = files

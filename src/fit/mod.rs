@@ -555,7 +555,8 @@ pub fn discover_classes(
     root: &Path,
     files: &[PathBuf],
     positive: Option<&str>,
-) -> Result<ClassSpec, String> {
+) -> crate::error::Result<ClassSpec> {
+    use crate::error::Error::Layout;
     let known = ClassSpec::fracture_default();
     let mut names: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for f in files {
@@ -565,18 +566,22 @@ pub fn discover_classes(
     }
     let names: Vec<String> = names.into_iter().collect();
     if names.len() < 2 {
-        return Err(format!(
+        return Err(Layout(format!(
             "{} needs images in at least two class folders (found {:?})",
             root.display(),
             names
-        ));
+        )));
     }
     let positive = match positive {
         Some(p) => names
             .iter()
             .find(|n| crate::labels::normalise(n) == crate::labels::normalise(p))
             .cloned()
-            .ok_or_else(|| format!("--positive {p:?} is not one of the classes {names:?}"))?,
+            .ok_or_else(|| {
+                Layout(format!(
+                    "--positive {p:?} is not one of the classes {names:?}"
+                ))
+            })?,
         None if names.iter().any(|n| n == "fracture") => "fracture".into(),
         None => names[1].clone(),
     };
@@ -591,7 +596,7 @@ pub fn discover_classes(
         positive,
         aliases,
     };
-    spec.validate()?;
+    spec.validate().map_err(Layout)?;
     Ok(spec)
 }
 

@@ -20,7 +20,12 @@ pub struct Bundle {
 
 impl Bundle {
     /// Reads and validates only the manifest.
-    pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
+    pub fn read_manifest(dir: &Path) -> crate::error::Result<Manifest> {
+        use crate::error::Kind;
+        Self::read_manifest_msg(dir).kind(crate::error::Error::Model)
+    }
+
+    fn read_manifest_msg(dir: &Path) -> Result<Manifest, String> {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             if dir.is_dir() {
@@ -41,7 +46,12 @@ impl Bundle {
     }
 
     /// Loads manifest and head, checking that they fit together and that the weights exist.
-    pub fn load(dir: &Path) -> Result<Bundle, String> {
+    pub fn load(dir: &Path) -> crate::error::Result<Bundle> {
+        use crate::error::Kind;
+        Self::load_msg(dir).kind(crate::error::Error::Model)
+    }
+
+    fn load_msg(dir: &Path) -> Result<Bundle, String> {
         let manifest = Self::read_manifest(dir)?;
         let weights = dir.join(&manifest.backbone.weights);
         let head_path = dir.join(&manifest.head.file);

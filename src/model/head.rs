@@ -46,7 +46,12 @@ impl std::fmt::Debug for Head {
 
 impl Head {
     /// Loads a LightGBM text model on its own owner thread.
-    pub fn load(path: &Path, output: HeadOutput, positive: usize) -> Result<Head, String> {
+    pub fn load(path: &Path, output: HeadOutput, positive: usize) -> crate::error::Result<Head> {
+        use crate::error::Kind;
+        Self::load_msg(path, output, positive).kind(crate::error::Error::Model)
+    }
+
+    fn load_msg(path: &Path, output: HeadOutput, positive: usize) -> Result<Head, String> {
         let path: PathBuf = path.to_path_buf();
         Self::spawn(
             move || {
@@ -62,7 +67,16 @@ impl Head {
     }
 
     /// Loads a LightGBM text model from a string (tests, embedded models).
-    pub fn from_string(text: String, output: HeadOutput, positive: usize) -> Result<Head, String> {
+    pub fn from_string(
+        text: String,
+        output: HeadOutput,
+        positive: usize,
+    ) -> crate::error::Result<Head> {
+        use crate::error::Kind;
+        Self::from_string_msg(text, output, positive).kind(crate::error::Error::Model)
+    }
+
+    fn from_string_msg(text: String, output: HeadOutput, positive: usize) -> Result<Head, String> {
         Self::spawn(
             move || {
                 Booster::from_string(&text).map_err(|e| format!("cannot parse LightGBM model: {e}"))
@@ -133,7 +147,12 @@ impl Head {
     }
 
     /// P(positive) for each row of `rows` (row-major, `num_features` values a row).
-    pub fn predict(&self, rows: &[f32]) -> Result<Vec<f64>, String> {
+    pub fn predict(&self, rows: &[f32]) -> crate::error::Result<Vec<f64>> {
+        use crate::error::Kind;
+        self.predict_msg(rows).kind(crate::error::Error::Model)
+    }
+
+    fn predict_msg(&self, rows: &[f32]) -> Result<Vec<f64>, String> {
         let k = self.positive;
         Ok(self
             .predict_probs(rows)?
@@ -144,7 +163,13 @@ impl Head {
 
     /// The probability of every class for each row, in class order (a binary head of the
     /// positive class gives the other class 1 - p).
-    pub fn predict_probs(&self, rows: &[f32]) -> Result<Vec<Vec<f64>>, String> {
+    pub fn predict_probs(&self, rows: &[f32]) -> crate::error::Result<Vec<Vec<f64>>> {
+        use crate::error::Kind;
+        self.predict_probs_msg(rows)
+            .kind(crate::error::Error::Model)
+    }
+
+    fn predict_probs_msg(&self, rows: &[f32]) -> Result<Vec<Vec<f64>>, String> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -210,6 +235,7 @@ mod tests {
         assert!(
             head.predict(&[1.0, 2.0, 3.0])
                 .unwrap_err()
+                .to_string()
                 .contains("whole number")
         );
     }
@@ -227,7 +253,10 @@ mod tests {
     #[test]
     fn mismatched_manifest_is_explained() {
         let e = Head::from_string(toy("multiclass"), HeadOutput::Binary, 0).unwrap_err();
-        assert!(e.contains("binary"), "{e}");
+        assert!(
+            matches!(&e, crate::error::Error::Model(m) if m.contains("binary")),
+            "{e:?}"
+        );
         assert!(Head::from_string("not a model".into(), HeadOutput::Binary, 0).is_err());
     }
 }

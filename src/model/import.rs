@@ -81,7 +81,16 @@ pub fn load_pytorch(
 }
 
 /// Imports, folds the batch norms and writes the burnpack file.
-pub fn import_to_burnpack(pth: &Path, out: &Path, device: &Device) -> Result<ImportReport, String> {
+pub fn import_to_burnpack(
+    pth: &Path,
+    out: &Path,
+    device: &Device,
+) -> crate::error::Result<ImportReport> {
+    use crate::error::Kind;
+    import_to_burnpack_msg(pth, out, device).kind(crate::error::Error::Model)
+}
+
+fn import_to_burnpack_msg(pth: &Path, out: &Path, device: &Device) -> Result<ImportReport, String> {
     let (net, report) = load_pytorch(pth, device)?;
     if let Some(dir) = out.parent()
         && !dir.as_os_str().is_empty()

@@ -830,7 +830,7 @@ impl App {
         let classes = self.classes.clone();
         let result = self
             .journal()
-            .and_then(|j| j.relabel(&root, &classes, &from, target));
+            .and_then(|j| Ok(j.relabel(&root, &classes, &from, target)?));
         match result {
             Ok(m) => {
                 let _ = self.marks.rename(&m.from, &m.to);
@@ -863,7 +863,7 @@ impl App {
 
     pub fn undo(&mut self) {
         let root = self.root.clone();
-        match self.journal().and_then(|j| j.undo_last()) {
+        match self.journal().and_then(|j| Ok(j.undo_last()?)) {
             Ok(Some(m)) => {
                 let _ = self.marks.rename(&m.to, &m.from);
                 self.follow_move(&m.to, &m.from);

@@ -140,7 +140,7 @@ fn serve(
         }
         Err(err) => {
             tracing::error!(error = %err, "dashboard: no model");
-            let _ = events.send(Event::EngineReady(Err(err)));
+            let _ = events.send(Event::EngineReady(Err(err.to_string())));
             // Keep answering lookups and orders with nothing, until the UI goes away.
             for order in rx {
                 match &order {
@@ -363,7 +363,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             }
             let _ = events.send(Event::FitDone {
                 run,
-                result: result.map(Box::new),
+                result: result.map(Box::new).map_err(String::from),
             });
         }
         _ => {}
