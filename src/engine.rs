@@ -45,7 +45,16 @@ pub struct Backbone {
 
 impl Backbone {
     /// Loads the backbone a manifest names (weights relative to `dir`).
-    pub fn load(dir: &Path, manifest: &Manifest, device: Selected) -> Result<Backbone, String> {
+    pub fn load(
+        dir: &Path,
+        manifest: &Manifest,
+        device: Selected,
+    ) -> crate::error::Result<Backbone> {
+        use crate::error::Kind;
+        Self::load_msg(dir, manifest, device).kind(crate::error::Error::Model)
+    }
+
+    fn load_msg(dir: &Path, manifest: &Manifest, device: Selected) -> Result<Backbone, String> {
         let weights = dir.join(&manifest.backbone.weights);
         if !weights.is_file() {
             return Err(format!(
@@ -185,8 +194,7 @@ impl Engine {
     /// Loads the bundle in `dir` on `device`.
     pub fn load(dir: &Path, device: Selected) -> crate::error::Result<Engine> {
         let bundle = Bundle::load(dir)?;
-        let backbone =
-            Backbone::load(dir, &bundle.manifest, device).map_err(crate::error::Error::Model)?;
+        let backbone = Backbone::load(dir, &bundle.manifest, device)?;
         Ok(Engine {
             backbone,
             bundle,

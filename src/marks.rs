@@ -73,7 +73,13 @@ impl Marks {
         self.marks.get(&self.key(path)).copied().unwrap_or_default()
     }
 
-    pub fn set(&mut self, path: &Path, mark: Mark) -> Result<(), String> {
+    pub fn set(&mut self, path: &Path, mark: Mark) -> crate::error::Result<()> {
+        use crate::error::Kind;
+
+        self.set_msg(path, mark).kind(crate::error::Error::Io)
+    }
+
+    fn set_msg(&mut self, path: &Path, mark: Mark) -> Result<(), String> {
         let k = self.key(path);
         if mark == Mark::default() {
             self.marks.remove(&k);
@@ -84,7 +90,12 @@ impl Marks {
     }
 
     /// Keeps a file's mark when it moves (relabel, undo).
-    pub fn rename(&mut self, from: &Path, to: &Path) -> Result<(), String> {
+    pub fn rename(&mut self, from: &Path, to: &Path) -> crate::error::Result<()> {
+        use crate::error::Kind;
+        self.rename_msg(from, to).kind(crate::error::Error::Io)
+    }
+
+    fn rename_msg(&mut self, from: &Path, to: &Path) -> Result<(), String> {
         if let Some(m) = self.marks.remove(&self.key(from)) {
             self.marks.insert(self.key(to), m);
         }

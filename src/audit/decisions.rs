@@ -51,7 +51,12 @@ fn key(a: &str, b: &str) -> (String, String) {
 impl Decisions {
     /// Reads `root/.osteoai/audit.json`; a missing file is no decisions, a damaged one an error
     /// (never silently replaced).
-    pub fn open(root: &Path) -> Result<Decisions, String> {
+    pub fn open(root: &Path) -> crate::error::Result<Decisions> {
+        use crate::error::Kind;
+        Self::open_msg(root).kind(crate::error::Error::Io)
+    }
+
+    fn open_msg(root: &Path) -> Result<Decisions, String> {
         let path = root.join(SIDECAR).join(FILE);
         let mut d = Decisions {
             root: root.to_path_buf(),
@@ -99,7 +104,12 @@ impl Decisions {
     }
 
     /// Records (or with `None` forgets) a decision and saves the file atomically.
-    pub fn set(&mut self, a: &Path, b: &Path, d: Option<Decision>) -> Result<(), String> {
+    pub fn set(&mut self, a: &Path, b: &Path, d: Option<Decision>) -> crate::error::Result<()> {
+        use crate::error::Kind;
+        self.set_msg(a, b, d).kind(crate::error::Error::Io)
+    }
+
+    fn set_msg(&mut self, a: &Path, b: &Path, d: Option<Decision>) -> Result<(), String> {
         let k = key(&self.rel(a), &self.rel(b));
         let before = self.map.clone();
         match d {
@@ -158,6 +168,6 @@ mod tests {
         d3.set(&b, &a, None).unwrap();
         assert_eq!(Decisions::open(r).unwrap().get(&a, &b), None);
         std::fs::write(r.join(SIDECAR).join(FILE), "{ not json").unwrap();
-        assert!(Decisions::open(r).unwrap_err().contains("damaged"));
+        assert!(Decisions::open(r).unwrap_err().to_string().contains("damaged"));
     }
 }

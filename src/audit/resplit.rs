@@ -244,7 +244,12 @@ pub struct Written {
 /// Builds the plan at `out` (which must not exist, or be an empty folder): everything goes into
 /// a temporary sibling folder first, which is renamed to `out` at the end; on any error the
 /// temporary folder is removed and `out` is untouched. Hard links unless `copy`.
-pub fn write(plan: &Plan, out: &Path, copy: bool) -> Result<Written, String> {
+pub fn write(plan: &Plan, out: &Path, copy: bool) -> crate::error::Result<Written> {
+    use crate::error::Kind;
+    write_msg(plan, out, copy).kind(crate::error::Error::Io)
+}
+
+fn write_msg(plan: &Plan, out: &Path, copy: bool) -> Result<Written, String> {
     if out.exists() {
         let empty = std::fs::read_dir(out)
             .map(|mut d| d.next().is_none())
@@ -410,7 +415,7 @@ mod tests {
                 .unwrap()
                 .contains("a.jpg")
         );
-        assert!(write(&plan, &out, false).unwrap_err().contains("not empty"));
+        assert!(write(&plan, &out, false).unwrap_err().to_string().contains("not empty"));
         assert_eq!(
             std::fs::read(&src).unwrap(),
             b"A",
