@@ -168,6 +168,11 @@ mod tests {
         d3.set(&b, &a, None).unwrap();
         assert_eq!(Decisions::open(r).unwrap().get(&a, &b), None);
         std::fs::write(r.join(SIDECAR).join(FILE), "{ not json").unwrap();
-        assert!(Decisions::open(r).unwrap_err().to_string().contains("damaged"));
+        assert!(
+            Decisions::open(r)
+                .unwrap_err()
+                .to_string()
+                .contains("damaged")
+        );
     }
 }

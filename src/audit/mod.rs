@@ -128,7 +128,7 @@ pub fn audit_folder(
     params: &AuditParams,
     cancel: &AtomicBool,
     progress: &(dyn Fn(Stage, usize, usize) + Sync),
-) -> Result<Report, String> {
+) -> crate::error::Result<Report> {
     let decisions = decisions::Decisions::open(dir)?;
     let root = crate::cache::cache_root();
     let signatures = DiskCache::new(root.join("audit"));
@@ -152,7 +152,7 @@ pub fn audit_folder(
         pairs: Some(&pairs),
         decisions: &decisions,
     };
-    audit(&input, params, cancel, progress)
+    Ok(audit(&input, params, cancel, progress)?)
 }
 
 /// Runs the audit. `Err` only when cancelled.

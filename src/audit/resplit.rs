@@ -71,7 +71,17 @@ fn hash_str(seed: u64, s: &str) -> u64 {
 
 /// Plans the split of the report's labelled, readable images. `ratios`: train, val, test
 /// (normalised; a zero ratio leaves that split empty).
-pub fn plan(report: &Report, root: &Path, ratios: [f64; 3], seed: u64) -> Result<Plan, String> {
+pub fn plan(
+    report: &Report,
+    root: &Path,
+    ratios: [f64; 3],
+    seed: u64,
+) -> crate::error::Result<Plan> {
+    use crate::error::Kind;
+    plan_msg(report, root, ratios, seed).kind(crate::error::Error::Layout)
+}
+
+fn plan_msg(report: &Report, root: &Path, ratios: [f64; 3], seed: u64) -> Result<Plan, String> {
     let sum: f64 = ratios.iter().sum();
     if sum.is_nan() || sum <= 0.0 || ratios.iter().any(|r| *r < 0.0 || !r.is_finite()) {
         return Err(format!(
@@ -415,7 +425,12 @@ mod tests {
                 .unwrap()
                 .contains("a.jpg")
         );
-        assert!(write(&plan, &out, false).unwrap_err().to_string().contains("not empty"));
+        assert!(
+            write(&plan, &out, false)
+                .unwrap_err()
+                .to_string()
+                .contains("not empty")
+        );
         assert_eq!(
             std::fs::read(&src).unwrap(),
             b"A",

@@ -129,7 +129,7 @@ pub fn audit_with(
         &|s, d, t| bar.update(s, d, t),
     );
     bar.finish();
-    r
+    r.map_err(String::from)
 }
 
 pub fn run(a: AuditArgs) -> Result<i32, String> {

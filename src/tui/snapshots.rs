@@ -260,6 +260,13 @@ fn mouse_clicks_select_rows_and_matrix_cells_the_wheel_scrolls_and_the_preview_z
     let (x, y) = spot(&a, Hit::Preview);
     a.on_mouse(mouse(click, x, y));
     assert!(!a.zoom);
+    // In the grid, a click on a thumbnail selects it.
+    a.on_key(key(KeyCode::Char('C')));
+    a.on_key(key(KeyCode::Char('v')));
+    render(&mut a, &mut images, 100, 24);
+    let (x, y) = spot(&a, Hit::Item(2));
+    a.on_mouse(mouse(click, x, y));
+    assert_eq!(a.selected, 2);
 }
 
 #[test]

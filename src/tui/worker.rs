@@ -326,7 +326,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             }
             let _ = events.send(Event::AuditDone {
                 run,
-                result: result.map(Box::new),
+                result: result.map(Box::new).map_err(String::from),
             });
         }
         Order::Fit {
