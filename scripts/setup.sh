@@ -3,11 +3,12 @@
 #  - a C/C++ toolchain and pkg-config; libclang for lightgbm3's bindgen;
 #  - CMake >= 3.28 for LightGBM 4.7 (Debian 12 ships 3.25): PyPI's cmake in /opt/osteoai-cmake,
 #    linked as /usr/local/bin/cmake, when the cmake on PATH is older;
-#  - tmux (the end-to-end dashboard test) and Mesa's Vulkan drivers (wgpu's software adapter,
+#  - tmux, procps (pgrep) and e2fsprogs (chattr) for the end-to-end dashboard and journal tests,
+#    and Mesa's Vulkan drivers (wgpu's software adapter,
 #    used by the GPU-path test on machines without a GPU).
 set -euo pipefail
 
-pkgs=(build-essential pkg-config libclang-dev mesa-vulkan-drivers tmux python3-venv git)
+pkgs=(build-essential pkg-config libclang-dev mesa-vulkan-drivers tmux procps e2fsprogs python3-venv git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
