@@ -179,6 +179,8 @@ fn serve(
     let mut queue: VecDeque<(usize, PathBuf)> = VecDeque::new();
     let mut jobs: VecDeque<Order> = VecDeque::new();
     let mut run = 0u64;
+    // When the current classification began and how many images it had, for the log.
+    let mut job_start: Option<(std::time::Instant, usize)> = None;
     loop {
         // Take every pending order; block only when there is nothing to do.
         let mut orders = Vec::new();
@@ -205,6 +207,7 @@ fn serve(
                     if replace {
                         queue = items.into();
                         run = g;
+                        job_start = Some((std::time::Instant::now(), queue.len()));
                     } else if g == run {
                         for it in items.into_iter().rev() {
                             queue.push_front(it);
@@ -273,6 +276,9 @@ fn serve(
             if let (Ok(p), Some(key)) = (&result, file_key(&path, salt)) {
                 scores.put_f32(key, &[*p as f32]);
             }
+            if let Err(e) = &result {
+                tracing::warn!(path = %path.display(), error = %e, "not scored");
+            }
             let _ = events.send(Event::Score {
                 run,
                 index,
@@ -282,6 +288,10 @@ fn serve(
             });
         });
         if queue.is_empty() && !cancel.load(Ordering::SeqCst) {
+            if let Some((t, n)) = job_start.take() {
+                let secs = t.elapsed().as_secs_f64();
+                tracing::info!(run, images = n, secs, "classification done");
+            }
             let _ = events.send(Event::JobDone { run });
         }
     }
