@@ -10,15 +10,28 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::tmux::{Tmux, have_tmux, quit};
-use common::{root, tree};
+use common::tmux::{Tmux, have_tmux, isolated_env, quit};
+use common::{copy_tree, root, tree};
 
 fn demo() -> PathBuf {
     root().join("fixtures/demo")
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_osteoai")
+/// The command line of a dashboard on `dir` with its own folders (auto protocol: the query is
+/// written and nobody answers it).
+fn dashboard(dir: &Path, cache: &Path) -> String {
+    dashboard_with("", dir, cache)
+}
+
+/// The same with extra environment variables (`NAME=value …`).
+fn dashboard_with(env: &str, dir: &Path, cache: &Path) -> String {
+    format!(
+        "cd {} && {env} {} {} {} --device cpu",
+        root().display(),
+        isolated_env(cache),
+        env!("CARGO_BIN_EXE_osteoai"),
+        dir.display()
+    )
 }
 
 /// The selected image is the preview's title.
@@ -37,13 +50,7 @@ fn keys_typed_before_and_long_after_the_unanswered_query_all_act() {
     let cache = tempfile::tempdir().unwrap();
     let demo = demo();
     // No --protocol: the query is written and nobody answers it.
-    let cmd = format!(
-        "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu",
-        root().display(),
-        cache.path().display(),
-        bin(),
-        demo.display()
-    );
+    let cmd = dashboard(&demo, cache.path());
     let t = Tmux::start("firstkey", &cmd);
     // Typed at once, most likely before the first frame.
     t.keys(&["?"]);
@@ -91,11 +98,8 @@ fn ended_by(name: &str, dir: &Path, env: &str, end: impl Fn(&Tmux, u32)) -> (Tmu
     let cache = tempfile::tempdir().unwrap();
     let t = Tmux::start(name, "bash --norc --noprofile");
     let cmd = format!(
-        "PS1='prompt$ '; cd {} && {env} XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu; echo EXIT=$?",
-        root().display(),
-        cache.path().display(),
-        bin(),
-        dir.display()
+        "PS1='prompt$ '; {}; echo EXIT=$?",
+        dashboard_with(env, dir, cache.path())
     );
     t.keys(&[&cmd, "Enter"]);
     t.wait_for("the dashboard", |s| s.contains("NOT FOR CLINICAL USE"));
@@ -192,11 +196,7 @@ fn a_relabel_before_sigterm_is_kept_and_undone_after_a_restart() {
     }
     let work = tempfile::tempdir().unwrap();
     let demo = work.path().join("demo");
-    for (rel, bytes) in tree(&root().join("fixtures/demo")) {
-        let p = demo.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
+    copy_tree(&root().join("fixtures/demo"), &demo);
     let before = tree(&demo);
     let (_t, screen) = ended_by("sigrelabel", &demo, "", |t, pid| {
         t.keys(&["R"]);
@@ -208,14 +208,7 @@ fn a_relabel_before_sigterm_is_kept_and_undone_after_a_restart() {
     assert!(screen.contains("EXIT=143"), "{screen}");
     assert_ne!(tree(&demo), before, "the relabel stayed done");
     let cache = tempfile::tempdir().unwrap();
-    let cmd = format!(
-        "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu",
-        root().display(),
-        cache.path().display(),
-        bin(),
-        demo.display()
-    );
-    let t = Tmux::start("sigundo", &cmd);
+    let t = Tmux::start("sigundo", &dashboard(&demo, cache.path()));
     t.wait_for("the dashboard", |s| s.contains("16 images"));
     t.keys(&["u"]);
     t.wait_for("the undo", |s| s.contains("restored"));

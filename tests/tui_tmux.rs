@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::tmux::{Tmux, have_tmux, quit};
-use common::{osteoai, root, run, tree};
+use common::{copy_tree, osteoai, root, run, tree};
 
 /// The two rows of the confusion matrix as drawn: [[tp, fn], [fp, tn]].
 fn matrix(screen: &str) -> [[u64; 2]; 2] {
@@ -42,32 +41,14 @@ fn matrix(screen: &str) -> [[u64; 2]; 2] {
 
 /// The dashboard on `dir` in a new tmux session of 120x40.
 fn start(name: &str, dir: &Path, cache: &Path) -> Tmux {
-    let t = Tmux {
-        name: format!("osteoai-{name}-{}", std::process::id()),
-    };
     let cmd = format!(
-        "cd {} && XDG_CACHE_HOME={} NO_COLOR=1 {} {} --device cpu --protocol halfblocks",
+        "cd {} && {} {} {} --device cpu --protocol halfblocks",
         root().display(),
-        cache.display(),
+        common::tmux::isolated_env(cache),
         env!("CARGO_BIN_EXE_osteoai"),
         dir.display()
     );
-    let ok = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &t.name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "tmux new-session");
+    let t = Tmux::start(name, &cmd);
     t.wait_for("the model", |s| s.contains("CPU (burn-flex"));
     t
 }
@@ -148,11 +129,7 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     }
     let work = tempfile::tempdir().unwrap();
     let demo = work.path().join("demo");
-    for (rel, bytes) in tree(&root().join("fixtures/demo")) {
-        let p = demo.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
+    copy_tree(&root().join("fixtures/demo"), &demo);
     let before = tree(&demo);
     let cache = tempfile::tempdir().unwrap();
     let t = start("e2e", &demo, cache.path());

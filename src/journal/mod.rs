@@ -53,6 +53,23 @@ pub enum Record {
 }
 
 impl Record {
+    /// The line that commits the intent `seq`: a move, or the undo of the move `undoes`.
+    fn commit(seq: u64, from: &Path, to: &Path, undoes: Option<u64>) -> Record {
+        match undoes {
+            Some(m) => Record::Undo {
+                seq: m,
+                by: Some(seq),
+                time: now(),
+            },
+            None => Record::Move {
+                seq,
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                time: now(),
+            },
+        }
+    }
+
     fn seqs(&self) -> [Option<u64>; 2] {
         match self {
             Record::Intent { seq, .. } | Record::Move { seq, .. } | Record::Abort { seq, .. } => {
@@ -149,20 +166,10 @@ impl Journal {
             let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
             let (f, t) = (exists(&from), exists(&to));
             let (record, said) = if !f && t {
-                let r = match undoes {
-                    Some(m) => Record::Undo {
-                        seq: m,
-                        by: Some(seq),
-                        time: now(),
-                    },
-                    None => Record::Move {
-                        seq,
-                        from: from.clone(),
-                        to: to.clone(),
-                        time: now(),
-                    },
-                };
-                (r, "finished before the interruption; recorded")
+                (
+                    Record::commit(seq, &from, &to, undoes),
+                    "finished before the interruption; recorded",
+                )
             } else if f && t && same_file(&from, &to) {
                 // Interrupted between the link and the unlink: the new name goes.
                 std::fs::remove_file(&to).map_err(|e| {
@@ -274,20 +281,7 @@ impl Journal {
             let _ = self.append(Record::Abort { seq, time: now() });
             return Err(e);
         }
-        let commit = match undoes {
-            Some(m) => Record::Undo {
-                seq: m,
-                by: Some(seq),
-                time: now(),
-            },
-            None => Record::Move {
-                seq,
-                from: from.to_path_buf(),
-                to: to.to_path_buf(),
-                time: now(),
-            },
-        };
-        if let Err(e) = self.append(commit) {
+        if let Err(e) = self.append(Record::commit(seq, from, to, undoes)) {
             // Not committed means not undoable: put the file back.
             if rename_no_clobber(to, from).is_ok() {
                 let _ = self.append(Record::Abort { seq, time: now() });

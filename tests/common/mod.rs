@@ -121,3 +121,12 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// A copy of `src` (files only) at `dst`, for tests that move files.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    for (rel, bytes) in tree(src) {
+        let p = dst.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}

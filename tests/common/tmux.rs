@@ -4,6 +4,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The environment a dashboard under test gets: its own cache, log and configuration folders,
+/// no colour.
+pub fn isolated_env(cache: &std::path::Path) -> String {
+    let c = cache.display();
+    format!("XDG_CACHE_HOME={c} XDG_STATE_HOME={c}/state XDG_CONFIG_HOME={c}/config NO_COLOR=1")
+}
+
 pub struct Tmux {
     pub name: String,
 }
