@@ -292,3 +292,18 @@ fn configured_keys_act_and_the_keys_they_replace_go_quiet() {
     a.on_key(key(KeyCode::Char('q')));
     assert!(matches!(&a.mode, super::app::Mode::Search(s) if s == "nq"));
 }
+
+#[test]
+fn a_long_folder_path_gives_way_to_the_clinical_warning() {
+    let mut a = app();
+    a.root = PathBuf::from("/very/long/path/to/some/cluster/scratch/space/of/a/user/data/wrist");
+    for w in [80u16, 100, 120] {
+        let screen = render(&mut a, &mut offline(), w, 24);
+        let title = screen.lines().next().unwrap();
+        assert!(title.contains("NOT FOR CLINICAL USE"), "{w}: {title}");
+        assert!(
+            title.contains("…") && title.contains("data/wrist"),
+            "{w}: {title}"
+        );
+    }
+}

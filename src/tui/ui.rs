@@ -128,10 +128,6 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str) {
-    let mut spans = vec![
-        Span::styled(" osteoai ", theme.title()),
-        Span::raw(app.root.display().to_string()),
-    ];
     let scan = if app.scanning {
         format!("  scanning… {} images", app.items.len())
     } else {
@@ -141,15 +137,43 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect, theme: Theme, protocol: &str
             app.source_name()
         )
     };
-    spans.push(Span::styled(scan, theme.dim()));
-    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    let room = (area.width as usize).saturating_sub(used + 1);
-    if room > NOT_CLINICAL.len() {
-        spans.push(Span::raw(" ".repeat(room - NOT_CLINICAL.len())));
-        spans.push(Span::styled(NOT_CLINICAL, theme.warning()));
-    } else if room > 16 {
-        spans.push(Span::raw(" ".repeat(room - 16)));
-        spans.push(Span::styled("NOT FOR CLINICAL", theme.warning()));
+    let path = app.root.display().to_string();
+    let width = area.width as usize;
+    let fixed = " osteoai ".len() + scan.chars().count() + 1;
+    // The warning is kept whole where it can be: a long path gives way first ("…" + its end).
+    // In order: the whole path with the long warning, the whole path with the short one, then
+    // the path cut (at least 8 columns) with the short warning, then with a shorter one still.
+    let n = path.chars().count();
+    let mut chosen = None;
+    for (warn, min_path) in [
+        (NOT_CLINICAL, n),
+        ("NOT FOR CLINICAL USE", n),
+        ("NOT FOR CLINICAL USE", n.min(8)),
+        ("NOT FOR CLINICAL", n.min(8)),
+    ] {
+        let room = width.saturating_sub(fixed + warn.chars().count());
+        if room >= min_path {
+            chosen = Some((warn, room));
+            break;
+        }
+    }
+    let (warn, path_room) = chosen.unwrap_or(("", n));
+    let shown = if n <= path_room {
+        path
+    } else {
+        let keep = path_room.saturating_sub(1);
+        format!("…{}", path.chars().skip(n - keep).collect::<String>())
+    };
+    let mut spans = vec![
+        Span::styled(" osteoai ", theme.title()),
+        Span::raw(shown),
+        Span::styled(scan, theme.dim()),
+    ];
+    if !warn.is_empty() {
+        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        let gap = width.saturating_sub(used + warn.chars().count());
+        spans.push(Span::raw(" ".repeat(gap)));
+        spans.push(Span::styled(warn, theme.warning()));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
