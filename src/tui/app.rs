@@ -968,15 +968,9 @@ impl App {
 mod tests {
     use super::*;
     use crate::tui::review::Sort;
-    use crossterm::event::KeyEventKind;
 
     fn key(c: KeyCode) -> KeyEvent {
-        KeyEvent {
-            code: c,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: crossterm::event::KeyEventState::NONE,
-        }
+        KeyEvent::new(c, KeyModifiers::NONE)
     }
 
     fn app_with(items: Vec<Item>) -> App {

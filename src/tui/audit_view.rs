@@ -310,7 +310,7 @@ impl App {
 mod tests {
     use std::collections::BTreeMap;
 
-    use crossterm::event::{KeyEventKind, KeyEventState, KeyModifiers};
+    use crossterm::event::KeyModifiers;
     use osteoai::audit::report::{Image, Pair};
     use osteoai::labels::ClassSpec;
 
@@ -318,12 +318,7 @@ mod tests {
     use crate::tui::app::ModelInfo;
 
     fn key(c: KeyCode) -> KeyEvent {
-        KeyEvent {
-            code: c,
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        }
+        KeyEvent::new(c, KeyModifiers::NONE)
     }
 
     #[test]

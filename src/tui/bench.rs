@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui_image::picker::Picker;
@@ -66,12 +66,7 @@ fn generate(dir: &Path, n: usize) -> std::io::Result<()> {
 
 fn key(c: char) -> Event {
     Event::Key(
-        KeyEvent {
-            code: KeyCode::Char(c),
-            modifiers: KeyModifiers::NONE,
-            kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
-        },
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
         Instant::now(),
     )
 }

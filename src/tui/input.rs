@@ -9,10 +9,7 @@
 //! ratatui-image's query reads stdin on a thread that outlives its timeout and swallows the next
 //! key. The answers themselves are interpreted by ratatui-image's own response parser.
 
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEvent,
-    MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 /// One decoded unit of input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +38,7 @@ enum Step {
 }
 
 fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
-    KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    }
+    KeyEvent::new(code, modifiers)
 }
 
 impl Decoder {

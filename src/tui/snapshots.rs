@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use osteoai::labels::{ClassSpec, Split};
 use osteoai::marks::Mark;
 use ratatui::Terminal;
@@ -17,12 +17,7 @@ use super::theme::Theme;
 use super::ui::draw;
 
 fn key(c: KeyCode) -> KeyEvent {
-    KeyEvent {
-        code: c,
-        modifiers: KeyModifiers::NONE,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    }
+    KeyEvent::new(c, KeyModifiers::NONE)
 }
 
 fn item(name: &str, label: Option<usize>, score: Option<f64>, split: Option<Split>) -> Item {

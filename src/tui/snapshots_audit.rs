@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use osteoai::audit::report::{Image, Pair, PairKind, Report, Verification, analyse};
 use osteoai::labels::{ClassSpec, Split};
 use osteoai::marks::Mark;
@@ -24,12 +24,7 @@ use super::ui::draw;
 const ROOT: &str = "/data/wrist";
 
 fn key(c: KeyCode) -> KeyEvent {
-    KeyEvent {
-        code: c,
-        modifiers: KeyModifiers::NONE,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    }
+    KeyEvent::new(c, KeyModifiers::NONE)
 }
 
 fn render(app: &mut App, w: u16, h: u16) -> String {
