@@ -5,16 +5,143 @@
 
 use burn::tensor::Device;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Where the backbone runs: `auto`, `cpu`, `ndarray`, `gpu` or `gpu:K` (the K-th hardware
+/// adapter of `osteoai devices`, counting from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
     /// A hardware GPU if one answers, else the CPU (flex).
     Auto,
     /// wgpu, whatever the adapter (fails when none answers).
     Gpu,
+    /// The K-th hardware GPU adapter, as `osteoai devices` lists them.
+    GpuIndex(usize),
     /// burn-flex, the fast pure-Rust CPU backend.
     Cpu,
     /// burn-ndarray (deprecated in burn 0.22, slower; kept for comparison).
     Ndarray,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "auto" => DeviceChoice::Auto,
+            "gpu" => DeviceChoice::Gpu,
+            "cpu" => DeviceChoice::Cpu,
+            "ndarray" => DeviceChoice::Ndarray,
+            _ => match t.strip_prefix("gpu:").map(str::parse::<usize>) {
+                Some(Ok(k)) => DeviceChoice::GpuIndex(k),
+                _ => {
+                    return Err(format!(
+                        "device {s:?}: auto, cpu, ndarray, gpu or gpu:K (K from `osteoai devices`)"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Auto => f.write_str("auto"),
+            DeviceChoice::Gpu => f.write_str("gpu"),
+            DeviceChoice::GpuIndex(k) => write!(f, "gpu:{k}"),
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Ndarray => f.write_str("ndarray"),
+        }
+    }
+}
+
+/// One wgpu adapter of this machine.
+#[derive(Clone, Debug)]
+pub struct Adapter {
+    pub name: String,
+    pub backend: String,
+    /// `discrete`, `integrated`, `virtual`, `cpu` (software) or `other`.
+    pub kind: &'static str,
+    pub driver: String,
+    /// `gpu:K` for hardware adapters.
+    pub gpu_index: Option<usize>,
+    /// How burn selects it.
+    selector: Option<burn::tensor::DeviceKind>,
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The wgpu adapters of the graphics API burn would use here (the first of Vulkan, Metal,
+/// DirectX 12, OpenGL that has any), in burn's order: hardware ones numbered `gpu:0`, `gpu:1`…
+pub fn adapters() -> Vec<Adapter> {
+    use burn::tensor::wgpu::wgpu;
+    let listed = std::panic::catch_unwind(|| {
+        for backend in [
+            wgpu::Backend::Vulkan,
+            wgpu::Backend::Metal,
+            wgpu::Backend::Dx12,
+            wgpu::Backend::Gl,
+        ] {
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends: backend.into(),
+                ..wgpu::InstanceDescriptor::new_without_display_handle()
+            });
+            let found: Vec<wgpu::AdapterInfo> =
+                block_on(instance.enumerate_adapters(backend.into()))
+                    .iter()
+                    .map(|a| a.get_info())
+                    .collect();
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Vec::new()
+    })
+    .unwrap_or_default();
+    let (mut per_type, mut hardware) = ([0usize; 3], 0usize);
+    listed
+        .into_iter()
+        .map(|info| {
+            let (kind, slot) = match info.device_type {
+                wgpu::DeviceType::DiscreteGpu => ("discrete", Some(0)),
+                wgpu::DeviceType::IntegratedGpu => ("integrated", Some(1)),
+                wgpu::DeviceType::VirtualGpu => ("virtual", Some(2)),
+                wgpu::DeviceType::Cpu => ("cpu", None),
+                wgpu::DeviceType::Other => ("other", None),
+            };
+            let selector = slot.map(|t| {
+                let n = per_type[t];
+                per_type[t] += 1;
+                match t {
+                    0 => burn::tensor::DeviceKind::DiscreteGpu(n),
+                    1 => burn::tensor::DeviceKind::IntegratedGpu(n),
+                    _ => burn::tensor::DeviceKind::VirtualGpu(n),
+                }
+            });
+            let gpu_index = slot.map(|_| {
+                hardware += 1;
+                hardware - 1
+            });
+            Adapter {
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                kind,
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
+                gpu_index,
+                selector,
+            }
+        })
+        .collect()
 }
 
 /// The device in use and how to describe it to a person.
@@ -57,7 +184,14 @@ struct Probe {
 }
 
 fn probe_wgpu() -> Result<Probe, String> {
-    let attempt = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
+    probe_kind(None)
+}
+
+fn probe_kind(kind: Option<burn::tensor::DeviceKind>) -> Result<Probe, String> {
+    let attempt = std::panic::catch_unwind(|| match kind {
+        Some(k) => Device::wgpu_options().device_kind(k).init_with_setup(),
+        None => Device::wgpu_options().init_with_setup(),
+    });
     match attempt {
         Ok(Ok((device, setup))) => {
             let info = setup.adapter.get_info();
@@ -90,6 +224,24 @@ fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
             is_gpu: false,
             note: None,
         }),
+        DeviceChoice::GpuIndex(k) => {
+            let all = adapters();
+            let hw: Vec<&Adapter> = all.iter().filter(|a| a.gpu_index.is_some()).collect();
+            let a = hw.get(k).ok_or_else(|| {
+                format!(
+                    "gpu:{k}: this machine has {} hardware GPU adapter{} (see `osteoai devices`)",
+                    hw.len(),
+                    if hw.len() == 1 { "" } else { "s" }
+                )
+            })?;
+            let p = probe_kind(a.selector.clone())?;
+            Ok(Selected {
+                device: p.device,
+                description: format!("GPU {k}: {} ({})", p.name, p.backend),
+                is_gpu: true,
+                note: None,
+            })
+        }
         DeviceChoice::Gpu => {
             let p = probe_wgpu()?;
             let kind = if p.software {
@@ -129,6 +281,33 @@ fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choices_parse_and_print() {
+        for s in ["auto", "gpu", "gpu:3", "cpu", "ndarray"] {
+            assert_eq!(s.parse::<DeviceChoice>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "GPU:1".parse::<DeviceChoice>(),
+            Ok(DeviceChoice::GpuIndex(1))
+        );
+        assert!(
+            "gpu:x"
+                .parse::<DeviceChoice>()
+                .unwrap_err()
+                .contains("gpu:K")
+        );
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn a_gpu_index_past_the_adapters_is_a_clear_error() {
+        let hw = adapters().iter().filter(|a| a.gpu_index.is_some()).count();
+        let e = select(DeviceChoice::GpuIndex(hw + 7))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("osteoai devices"), "{e}");
+    }
 
     #[test]
     fn auto_never_fails_and_cpu_is_flex() {

@@ -21,6 +21,8 @@ pub mod marks;
 pub mod metrics;
 pub mod model;
 pub mod scan;
+pub mod scores;
+pub mod shard;
 pub mod text;
 pub mod timefmt;
 pub mod train;

@@ -92,11 +92,12 @@ pub fn run_audit(
         None
     } else {
         let device = select_device(model.device)?;
-        Some(Engine::load(&model_dir(&model.model), device)?)
+        Some(Engine::load(&model_dir(&model.model)?, device)?)
     };
     let classes = match &engine {
         Some(e) => e.manifest().classes.clone(),
-        None => Bundle::read_manifest(&model_dir(&model.model))
+        None => model_dir(&model.model)
+            .and_then(|d| Bundle::read_manifest(&d).map_err(|e| e.to_string()))
             .map(|m| m.classes)
             .unwrap_or_else(|_| ClassSpec::fracture_default()),
     };
@@ -143,7 +144,7 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
     }
     let (report, fitted) = if a.fit {
         let device = select_device(a.model.device)?;
-        let engine = Engine::load(&model_dir(&a.model.model), device)?;
+        let engine = Engine::load(&model_dir(&a.model.model)?, device)?;
         let report = audit_with(&a.dir, Some(&engine), &engine.manifest().classes, &params)?;
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let run = super::fit::run_fit(

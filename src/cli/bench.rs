@@ -62,7 +62,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 pub fn run(a: BenchArgs) -> Result<i32, String> {
     let device = select_device(a.model.device)?;
-    let mut engine = Engine::load(&model_dir(&a.model.model), device)?;
+    let mut engine = Engine::load(&model_dir(&a.model.model)?, device)?;
     let m = engine.manifest().clone();
     let mut paths: Vec<PathBuf> = scan(&a.dir, &m.classes)
         .entries

@@ -1,16 +1,29 @@
-//! `osteoai classify PATH...`: one row per image.
+//! `osteoai classify PATH...`: one row per image. With `--output FILE` (CSV or JSON lines) the
+//! rows are appended batch by batch and flushed, so a run can be sharded (`--shard I/N`),
+//! stopped (SIGTERM/SIGINT finish the batch in flight, flush and exit with status 75) and
+//! resumed (`--resume`).
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::{Args, ValueEnum};
 use osteoai::engine::{Engine, predicted_of};
-use osteoai::labels::Split;
-use osteoai::scan::{ScanIssue, scan_all};
+use osteoai::labels::ClassSpec;
+use osteoai::scan::{Entry, ScanIssue, scan};
+use osteoai::scores::writer::{ScoreWriter, render};
+use osteoai::scores::{self, Meta, ScoreRow};
+use osteoai::shard::{Shard, relative_to};
 
-use super::output::{csv_field, emit, table};
+use super::output::{emit, table};
 use super::progress::Progress;
+use super::sharding::ShardArgs;
 use super::{ModelArgs, model_dir, select_device};
+
+/// Exit status of a run stopped by SIGTERM or SIGINT after flushing its rows (EX_TEMPFAIL:
+/// run it again with `--resume`).
+pub const EXIT_STOPPED: i32 = 75;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -19,14 +32,22 @@ pub struct ClassifyArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Write to this file (atomically) instead of stdout.
+    /// Output format [default: by the --output extension (.csv, .jsonl), else table].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file instead of stdout: CSV and JSON lines are appended batch by batch
+    /// (with a `.meta.json` sidecar), a table atomically at the end.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Images per backbone batch.
     #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
     pub batch: usize,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    /// Keep the rows already in --output and score only the images not there yet (after a
+    /// preemption, a time limit or a crash).
+    #[arg(long, requires = "output")]
+    pub resume: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -36,16 +57,115 @@ pub enum Format {
     Jsonl,
 }
 
-/// One image's outcome.
-pub struct Row {
-    pub path: PathBuf,
-    pub split: Option<Split>,
-    pub label: Option<String>,
-    pub p: Option<f64>,
-    /// Every class's probability (class order).
-    pub probs: Option<Vec<f64>>,
-    pub predicted: Option<String>,
-    pub error: Option<String>,
+/// The images a run covers: each root scanned, then this shard's share.
+pub struct Scope {
+    pub entries: Vec<Entry>,
+    /// Each entry's path relative to the root it was found under.
+    pub rels: Vec<PathBuf>,
+    /// The roots, absolute.
+    pub roots: Vec<PathBuf>,
+    pub issues: Vec<ScanIssue>,
+    /// Images scanned before sharding.
+    pub scanned: usize,
+}
+
+pub fn scope(
+    paths: &[PathBuf],
+    classes: &ClassSpec,
+    shard: Option<Shard>,
+) -> Result<Scope, String> {
+    let mut s = Scope {
+        entries: Vec::new(),
+        rels: Vec::new(),
+        roots: Vec::new(),
+        issues: Vec::new(),
+        scanned: 0,
+    };
+    for root in paths {
+        let r = scan(root, classes);
+        s.scanned += r.entries.len();
+        for e in r.entries {
+            let rel = relative_to(&e.path, root).to_path_buf();
+            if shard.is_none_or(|sh| sh.owns(&rel)) {
+                s.entries.push(e);
+                s.rels.push(rel);
+            }
+        }
+        s.issues.extend(r.issues);
+        s.roots
+            .push(std::path::absolute(root).unwrap_or_else(|_| root.clone()));
+    }
+    if s.scanned == 0 && s.issues.len() == paths.len() && !paths.is_empty() {
+        let first = &s.issues[0];
+        return Err(format!("{}: {}", first.path.display(), first.message));
+    }
+    Ok(s)
+}
+
+fn row_of(e: &Entry, classes: &ClassSpec) -> ScoreRow {
+    ScoreRow {
+        path: e.path.display().to_string(),
+        split: e.split.map(|s| s.to_string()),
+        label: e.label.map(|l| classes.names[l].clone()),
+        ..Default::default()
+    }
+}
+
+/// Scores the scope's images not in `skip`, handing every `batch` finished rows to `flush`.
+/// Returns the rows (scan order; skipped and unfinished ones without a score) and whether
+/// every image was scored (false: cancelled, or `flush` failed, its error returned).
+fn score_scope(
+    engine: &Engine,
+    scope: &Scope,
+    skip: &HashSet<String>,
+    batch: usize,
+    cancel: &AtomicBool,
+    mut flush: impl FnMut(&[ScoreRow]) -> Result<(), String>,
+) -> Result<(Vec<ScoreRow>, bool), String> {
+    let m = engine.manifest();
+    let mut rows: Vec<ScoreRow> = scope
+        .entries
+        .iter()
+        .map(|e| row_of(e, &m.classes))
+        .collect();
+    let todo: Vec<usize> = (0..rows.len())
+        .filter(|&i| !skip.contains(&rows[i].path))
+        .collect();
+    let files: Vec<PathBuf> = todo
+        .iter()
+        .map(|&i| scope.entries[i].path.clone())
+        .collect();
+    let mut bar = Progress::new("classifying", files.len());
+    let pos = m.classes.positive_index().unwrap_or(0);
+    let (mut pending, mut done, mut failed) = (Vec::new(), 0, None);
+    let complete = engine.classify_probs_stream(&files, cancel, |k, r| {
+        let row = &mut rows[todo[k]];
+        match r {
+            Ok(p) => {
+                row.p = p.get(pos).copied();
+                row.predicted = Some(m.classes.names[predicted_of(m, &p)].clone());
+                row.probs = Some(p);
+            }
+            Err(e) => row.error = Some(e),
+        }
+        pending.push(todo[k]);
+        done += 1;
+        bar.set(done);
+        if pending.len() >= batch.max(1) && failed.is_none() {
+            let out: Vec<ScoreRow> = pending.drain(..).map(|i| rows[i].clone()).collect();
+            if let Err(e) = flush(&out) {
+                failed = Some(e);
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    bar.finish();
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let out: Vec<ScoreRow> = pending.drain(..).map(|i| rows[i].clone()).collect();
+    flush(&out)?;
+    Ok((rows, complete && done == todo.len()))
 }
 
 /// Loads the model, scans `paths` and scores every image, with a progress line.
@@ -53,142 +173,243 @@ pub fn score(
     paths: &[PathBuf],
     model: &ModelArgs,
     batch: usize,
-) -> Result<(Engine, Vec<Row>, Vec<ScanIssue>), String> {
-    let dir = model_dir(&model.model);
+) -> Result<(Engine, Vec<ScoreRow>, Vec<ScanIssue>), String> {
+    let engine = load(model, batch)?;
+    let sc = scope(paths, &engine.manifest().classes, None)?;
+    let never = AtomicBool::new(false);
+    let (rows, _) = score_scope(&engine, &sc, &HashSet::new(), batch, &never, |_| Ok(()))?;
+    Ok((engine, rows, sc.issues))
+}
+
+fn load(model: &ModelArgs, batch: usize) -> Result<Engine, String> {
+    let dir = model_dir(&model.model)?;
     let device = select_device(model.device)?;
-    let mut engine = Engine::load(&dir, device)?;
+    let mut engine = Engine::load(&dir, device).map_err(|e| e.to_string())?;
     engine.backbone.batch_size = batch.max(1);
     engine.features_cache = Some(osteoai::features::default_cache());
-    let m = engine.manifest().clone();
-    let report = scan_all(paths, &m.classes);
-    if report.entries.is_empty() && report.issues.len() == paths.len() && !paths.is_empty() {
-        let first = &report.issues[0];
-        return Err(format!("{}: {}", first.path.display(), first.message));
+    Ok(engine)
+}
+
+/// SIGTERM and SIGINT set `cancel` (the batch in flight finishes) and record which signal came;
+/// a second one ends the process at once.
+fn stop_on_signals(cancel: &Arc<AtomicBool>) -> Arc<AtomicUsize> {
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, cancel.clone());
+        let _ = signal_hook::flag::register_usize(sig, which.clone(), sig as usize);
+        let _ = signal_hook::flag::register(sig, cancel.clone());
     }
-    let files: Vec<PathBuf> = report.entries.iter().map(|e| e.path.clone()).collect();
-    let mut rows: Vec<Row> = report
-        .entries
-        .iter()
-        .map(|e| Row {
-            path: e.path.clone(),
-            split: e.split,
-            label: e.label.map(|l| m.classes.names[l].clone()),
-            p: None,
-            probs: None,
-            predicted: None,
-            error: None,
-        })
-        .collect();
-    let mut bar = Progress::new("classifying", files.len());
-    let never = AtomicBool::new(false);
-    let mut done = 0;
-    let pos = m.classes.positive_index().unwrap_or(0);
-    engine.classify_probs_stream(&files, &never, |i, r| {
-        match r {
-            Ok(p) => {
-                rows[i].p = p.get(pos).copied();
-                rows[i].predicted = Some(m.classes.names[predicted_of(&m, &p)].clone());
-                rows[i].probs = Some(p);
-            }
-            Err(e) => rows[i].error = Some(e),
-        }
-        done += 1;
-        bar.set(done);
-    });
-    bar.finish();
-    Ok((engine, rows, report.issues))
+    which
+}
+
+fn signal_name(sig: usize) -> &'static str {
+    match sig as i32 {
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGINT => "SIGINT",
+        _ => "a signal",
+    }
+}
+
+fn output_format(a: &ClassifyArgs) -> Format {
+    a.format.unwrap_or_else(
+        || match a.output.as_deref().and_then(scores::Format::of_path) {
+            Some(scores::Format::Csv) => Format::Csv,
+            Some(scores::Format::Jsonl) => Format::Jsonl,
+            None => Format::Table,
+        },
+    )
+}
+
+fn file_format(f: Format) -> Option<scores::Format> {
+    match f {
+        Format::Csv => Some(scores::Format::Csv),
+        Format::Jsonl => Some(scores::Format::Jsonl),
+        Format::Table => None,
+    }
 }
 
 pub fn run(a: ClassifyArgs) -> Result<i32, String> {
-    let (engine, rows, issues) = score(&a.paths, &a.model, a.batch)?;
-    let positive = engine.manifest().classes.positive.clone();
-    let p_col = format!("p_{positive}");
+    let shard = a.shard.resolve()?;
+    let format = output_format(&a);
+    let streamed = a.output.as_deref().zip(file_format(format));
+    if a.resume && streamed.is_none() {
+        return Err("--resume needs --output FILE in CSV or JSON lines".into());
+    }
+    let engine = load(&a.model, a.batch)?;
+    let m = engine.manifest().clone();
+    let sc = scope(&a.paths, &m.classes, shard)?;
+    if let Some(s) = shard {
+        eprintln!(
+            "osteoai: shard {s}: {} of {} images",
+            sc.entries.len(),
+            sc.scanned
+        );
+    }
+    let positive = m.classes.positive.clone();
     // More than two classes (a fitted bundle): every class's probability too.
-    let names = &engine.manifest().classes.names;
-    let extra: Vec<String> = if names.len() > 2 {
-        names.clone()
+    let extra: Vec<String> = if m.classes.names.len() > 2 {
+        m.classes.names.clone()
     } else {
         Vec::new()
     };
-    let text = match a.format {
-        Format::Table => {
-            let cells: Vec<Vec<String>> = rows
+    let cancel = Arc::new(AtomicBool::new(false));
+    let which = stop_on_signals(&cancel);
+    let mut meta = Meta {
+        osteoai: env!("CARGO_PKG_VERSION").into(),
+        roots: sc.roots.clone(),
+        shard,
+        images: sc.entries.len(),
+        rows: 0,
+        complete: false,
+        model: engine.bundle.name().to_string(),
+        model_fingerprint: format!("{:016x}", engine.bundle.fingerprint),
+        classes: m.classes.clone(),
+        threshold: m.threshold,
+        format: scores::Format::Csv,
+    };
+    let (rows, complete) = match streamed {
+        Some((path, ff)) => {
+            meta.format = ff;
+            let (mut w, skip) = open_output(path, ff, &positive, &extra, a.resume, &meta)?;
+            meta.rows = w.rows;
+            meta.write(path)?;
+            let (rows, complete) =
+                score_scope(&engine, &sc, &skip, a.batch, &cancel, |r| w.append(r))?;
+            meta.rows = w.rows;
+            meta.complete = complete;
+            if complete {
+                let rank: std::collections::HashMap<&str, usize> = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.path.as_str(), i))
+                    .collect();
+                w.finish_sorted(|p| rank.get(p).copied())?;
+            }
+            meta.write(path)?;
+            (rows, complete)
+        }
+        None => {
+            let (rows, complete) =
+                score_scope(&engine, &sc, &HashSet::new(), a.batch, &cancel, |_| Ok(()))?;
+            let done: Vec<ScoreRow> = rows
                 .iter()
-                .map(|r| {
-                    vec![
-                        r.path.display().to_string(),
-                        r.split.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-                        r.label.clone().unwrap_or_else(|| "-".into()),
-                        r.p.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
-                        r.predicted.clone().unwrap_or_else(|| "-".into()),
-                        r.error.clone().unwrap_or_default(),
-                    ]
-                })
+                .filter(|r| r.p.is_some() || r.error.is_some())
+                .cloned()
                 .collect();
-            table(
-                &["path", "split", "label", &p_col, "predicted", "error"],
-                &cells,
-            )
-        }
-        Format::Csv => {
-            let mut s = format!("path,split,label,{p_col},predicted,error");
-            for c in &extra {
-                s.push_str(&format!(",p_{}", csv_field(c)));
-            }
-            s.push('\n');
-            for r in &rows {
-                s.push_str(&format!(
-                    "{},{},{},{},{},{}",
-                    csv_field(&r.path.display().to_string()),
-                    r.split.map(|s| s.to_string()).unwrap_or_default(),
-                    csv_field(r.label.as_deref().unwrap_or("")),
-                    r.p.map(|p| format!("{p:.6}")).unwrap_or_default(),
-                    csv_field(r.predicted.as_deref().unwrap_or("")),
-                    csv_field(r.error.as_deref().unwrap_or(""))
-                ));
-                for k in 0..extra.len() {
-                    let p = r.probs.as_ref().and_then(|p| p.get(k));
-                    s.push_str(&format!(
-                        ",{}",
-                        p.map(|p| format!("{p:.6}")).unwrap_or_default()
-                    ));
-                }
-                s.push('\n');
-            }
-            s
-        }
-        Format::Jsonl => {
-            let mut s = String::new();
-            for r in &rows {
-                let mut v = serde_json::json!({
-                    "path": r.path.display().to_string(),
-                    "split": r.split,
-                    "label": r.label,
-                    p_col.clone(): r.p,
-                    "predicted": r.predicted,
-                    "error": r.error,
-                });
-                if !extra.is_empty() {
-                    v["probabilities"] = serde_json::json!(r.probs);
-                }
-                s.push_str(&v.to_string());
-                s.push('\n');
-            }
-            s
+            emit(
+                a.output.as_deref(),
+                &text_of(format, &done, &positive, &extra),
+            )?;
+            (rows, complete)
         }
     };
-    emit(a.output.as_deref(), &text)?;
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
-    for i in &issues {
+    for i in &sc.issues {
         eprintln!("osteoai: skipped {}: {}", i.path.display(), i.message);
     }
+    if !complete {
+        let sig = signal_name(which.load(Ordering::SeqCst));
+        let kept = match streamed {
+            Some((p, _)) => format!(
+                "{} of {} images are in {}; the same command with --resume finishes",
+                meta.rows,
+                sc.entries.len(),
+                p.display()
+            ),
+            None => "the rows above are the images finished".into(),
+        };
+        eprintln!("osteoai: stopped by {sig} after the batch in flight: {kept}.");
+        tracing::warn!(signal = sig, rows = meta.rows, "classify stopped");
+        return Ok(EXIT_STOPPED);
+    }
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
     eprintln!(
         "osteoai: {} images, {} scored, {} failed, model {} (threshold {:.4}). Not for clinical use.",
         rows.len(),
         rows.len() - failed,
         failed,
         engine.bundle.name(),
-        engine.manifest().threshold
+        m.threshold
     );
     Ok(0)
+}
+
+/// The output file, new or resumed; the paths already in it.
+fn open_output(
+    path: &Path,
+    format: scores::Format,
+    positive: &str,
+    extra: &[String],
+    resume: bool,
+    meta: &Meta,
+) -> Result<(ScoreWriter, HashSet<String>), String> {
+    if !resume {
+        return Ok((
+            ScoreWriter::create(path, format, positive, extra)?,
+            HashSet::new(),
+        ));
+    }
+    if let Some(old) = Meta::read(path)? {
+        if old.model_fingerprint != meta.model_fingerprint {
+            return Err(format!(
+                "cannot resume {}: it was scored by model {} ({}), this run uses {} ({})",
+                path.display(),
+                old.model,
+                old.model_fingerprint,
+                meta.model,
+                meta.model_fingerprint
+            ));
+        }
+        if old.shard != meta.shard {
+            let show =
+                |s: Option<Shard>| s.map_or("no shard".to_string(), |s| format!("shard {s}"));
+            return Err(format!(
+                "cannot resume {}: it holds {}, this run is {}",
+                path.display(),
+                show(old.shard),
+                show(meta.shard)
+            ));
+        }
+    }
+    let r = ScoreWriter::resume(path, format, positive, extra)?;
+    if r.cut > 0 {
+        eprintln!(
+            "osteoai: {}: cut off a last line left half-written ({} bytes)",
+            path.display(),
+            r.cut
+        );
+    }
+    eprintln!(
+        "osteoai: resuming {}: {} rows already there",
+        path.display(),
+        r.done.len()
+    );
+    Ok((r.writer, r.done))
+}
+
+fn text_of(format: Format, rows: &[ScoreRow], positive: &str, extra: &[String]) -> String {
+    match format {
+        Format::Table => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+                    vec![
+                        r.path.clone(),
+                        dash(&r.split),
+                        dash(&r.label),
+                        r.p.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
+                        dash(&r.predicted),
+                        r.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let p_col = format!("p_{positive}");
+            table(
+                &["path", "split", "label", &p_col, "predicted", "error"],
+                &cells,
+            )
+        }
+        Format::Csv => render(scores::Format::Csv, positive, extra, rows, true),
+        Format::Jsonl => render(scores::Format::Jsonl, positive, extra, rows, true),
+    }
 }

@@ -17,7 +17,7 @@ pub const DEFAULT_TOML: &str = r##"# osteoai configuration: $XDG_CONFIG_HOME/ost
 [model]
 # Model bundle folder for every command; "" means $OSTEOAI_MODEL, else models/default.
 bundle = ""
-# Where the CNN runs unless --device says: auto, cpu, ndarray, gpu.
+# Where the CNN runs unless --device says: auto, cpu, ndarray, gpu, gpu:K.
 device = "auto"
 
 [dashboard]
@@ -213,12 +213,15 @@ pub fn parse(text: &str) -> Result<Config, String> {
         c.bundle = Some(PathBuf::from(b));
     }
     if let Some(d) = &file.model.device {
-        c.device = osteoai::device::DeviceChoice::from_str(d.get_ref(), true).map_err(|_| {
-            bad(
-                d.span(),
-                format!("device {:?}: auto, cpu, ndarray or gpu", d.get_ref()),
-            )
-        })?;
+        c.device = d
+            .get_ref()
+            .parse::<osteoai::device::DeviceChoice>()
+            .map_err(|_| {
+                bad(
+                    d.span(),
+                    format!("device {:?}: auto, cpu, ndarray, gpu or gpu:K", d.get_ref()),
+                )
+            })?;
     }
     if let Some(p) = &file.dashboard.protocol {
         c.protocol = super::Protocol::from_str(p.get_ref(), true).map_err(|_| {

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use osteoai::metrics::Metrics;
 
+use osteoai::scores::ScoreRow;
+
 use super::ModelArgs;
-use super::classify::{Row, score};
+use super::classify::score;
 use super::output::{emit, opt, table};
 
 #[derive(Args, Debug)]
@@ -28,6 +30,10 @@ pub struct EvalArgs {
     pub output: Option<PathBuf>,
     #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
     pub batch: usize,
+    /// Scores computed before (`classify --output`, `merge`): the metrics of those rows
+    /// against DIR's folder labels, with no model run.
+    #[arg(long, value_name = "FILE")]
+    pub scores: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -37,14 +43,18 @@ pub enum EvalFormat {
 }
 
 /// Metrics over the scored, labelled rows, all together and per split.
-pub fn metrics_by_set(rows: &[Row], positive: &str, threshold: f64) -> BTreeMap<String, Metrics> {
+pub fn metrics_by_set(
+    rows: &[ScoreRow],
+    positive: &str,
+    threshold: f64,
+) -> BTreeMap<String, Metrics> {
     let mut sets: BTreeMap<String, (Vec<bool>, Vec<f64>)> = BTreeMap::new();
     for r in rows {
         let (Some(label), Some(p)) = (&r.label, r.p) else {
             continue;
         };
         let y = label == positive;
-        for key in std::iter::once("all".to_string()).chain(r.split.map(|s| s.to_string())) {
+        for key in std::iter::once("all".to_string()).chain(r.split.clone()) {
             let e = sets.entry(key).or_default();
             e.0.push(y);
             e.1.push(p);
@@ -55,17 +65,61 @@ pub fn metrics_by_set(rows: &[Row], positive: &str, threshold: f64) -> BTreeMap<
         .collect()
 }
 
+/// What the report says about where the scores came from.
+pub struct Source {
+    pub model: String,
+    pub device: String,
+    pub threshold: f64,
+    pub classes: osteoai::labels::ClassSpec,
+    /// Lines said under the table (e.g. images without a score).
+    pub notes: Vec<String>,
+}
+
 pub fn run(a: EvalArgs) -> Result<i32, String> {
     if let Some(t) = a.threshold
         && !(0.0..=1.0).contains(&t)
     {
         return Err(format!("--threshold {t} is outside [0, 1]"));
     }
-    let (engine, rows, issues) = score(std::slice::from_ref(&a.dir), &a.model, a.batch)?;
-    let m = engine.manifest();
-    let threshold = a.threshold.unwrap_or(m.threshold);
-    let sets = metrics_by_set(&rows, &m.classes.positive, threshold);
-    let errors: Vec<&Row> = rows.iter().filter(|r| r.error.is_some()).collect();
+    let (rows, src) = match &a.scores {
+        Some(file) => {
+            let s = super::scores_input::load(file, &a.dir, &a.model.model)?;
+            for n in &s.notes {
+                eprintln!("osteoai: {n}");
+            }
+            let src = Source {
+                model: s.model,
+                device: format!("none (scores from {})", file.display()),
+                threshold: a.threshold.unwrap_or(s.threshold),
+                classes: s.classes,
+                notes: s.notes,
+            };
+            (s.rows, src)
+        }
+        None => {
+            let (engine, rows, issues) = score(std::slice::from_ref(&a.dir), &a.model, a.batch)?;
+            for i in &issues {
+                eprintln!("osteoai: skipped {}: {}", i.path.display(), i.message);
+            }
+            let m = engine.manifest();
+            let src = Source {
+                model: engine.bundle.name().to_string(),
+                device: engine.backbone.device.description.clone(),
+                threshold: a.threshold.unwrap_or(m.threshold),
+                classes: m.classes.clone(),
+                notes: Vec::new(),
+            };
+            (rows, src)
+        }
+    };
+    report(&a, &rows, &src)
+}
+
+/// Metrics of `rows` printed (or written) as `a` asks; the exit status of the AUC gate.
+pub fn report(a: &EvalArgs, rows: &[ScoreRow], src: &Source) -> Result<i32, String> {
+    let threshold = src.threshold;
+    let sets = metrics_by_set(rows, &src.classes.positive, threshold);
+    let errors: Vec<&ScoreRow> = rows.iter().filter(|r| r.error.is_some()).collect();
     let unlabelled = rows
         .iter()
         .filter(|r| r.label.is_none() && r.error.is_none())
@@ -74,24 +128,25 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
         EvalFormat::Json => {
             let v = serde_json::json!({
                 "dir": a.dir.display().to_string(),
-                "model": engine.bundle.name(),
-                "device": engine.backbone.device.description,
+                "model": src.model,
+                "device": src.device,
                 "threshold": threshold,
-                "positive": m.classes.positive,
+                "positive": src.classes.positive,
                 "images": rows.len(),
                 "unlabelled": unlabelled,
                 "sets": sets,
-                "errors": errors.iter().map(|r| serde_json::json!({"path": r.path.display().to_string(), "error": r.error})).collect::<Vec<_>>(),
+                "errors": errors.iter().map(|r| serde_json::json!({"path": r.path, "error": r.error})).collect::<Vec<_>>(),
+                "notes": src.notes,
             });
             serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n"
         }
         EvalFormat::Table => {
             let mut s = format!(
                 "model {} on {} — threshold {threshold:.4}, positive class {:?}, device {}\n\n",
-                engine.bundle.name(),
+                src.model,
                 a.dir.display(),
-                m.classes.positive,
-                engine.backbone.device.description
+                src.classes.positive,
+                src.device
             );
             let header = [
                 "set",
@@ -133,8 +188,8 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
             s.push_str(&table(&header, &cells));
             if let Some(all) = sets.get("all") {
                 let c = all.confusion;
-                let pos = &m.classes.positive;
-                let neg = m
+                let pos = &src.classes.positive;
+                let neg = src
                     .classes
                     .names
                     .iter()
@@ -156,10 +211,13 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
                 errors.len(),
                 unlabelled
             ));
+            for n in &src.notes {
+                s.push_str(&format!("note: {n}\n"));
+            }
             for r in &errors {
                 s.push_str(&format!(
                     "error: {}: {}\n",
-                    r.path.display(),
+                    r.path,
                     r.error.as_deref().unwrap_or("")
                 ));
             }
@@ -167,9 +225,6 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
         }
     };
     emit(a.output.as_deref(), &text)?;
-    for i in &issues {
-        eprintln!("osteoai: skipped {}: {}", i.path.display(), i.message);
-    }
     if let Some(min) = a.min_auc {
         let auc = sets.get("all").and_then(|x| x.roc_auc);
         match auc {

@@ -132,7 +132,7 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         ));
     }
     let device = select_device(a.model.device)?;
-    let engine = Engine::load(&model_dir(&a.model.model), device)?;
+    let engine = Engine::load(&model_dir(&a.model.model)?, device)?;
     let params = FitParams {
         folds: a.folds.max(2),
         seed: a.seed,

@@ -3,15 +3,19 @@
 mod audit;
 mod bench;
 mod bench_search;
+mod bundled;
 pub use bench::peak_rss_mib;
 mod classify;
 pub mod config;
 mod eval;
 mod fit;
 pub mod logging;
+mod merge;
 mod output;
 mod progress;
 mod relabel;
+pub mod scores_input;
+mod sharding;
 mod shell;
 mod split;
 mod train;
@@ -48,6 +52,10 @@ pub struct DashboardArgs {
     /// Leave the mouse to the terminal (its own selection); also OSTEOAI_NO_MOUSE=1.
     #[arg(long)]
     pub no_mouse: bool,
+    /// Show the scores of this file (`classify --output`, `merge`) instead of loading a model:
+    /// list, live matrix, filters and review work as usual; audit and fit need a model.
+    #[arg(long, value_name = "FILE")]
+    pub scores: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -55,8 +63,9 @@ pub struct ModelArgs {
     /// Model bundle folder [default: $OSTEOAI_MODEL, else models/default].
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Where the CNN runs: auto picks a hardware GPU when one answers, else the CPU.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    /// Where the CNN runs: auto (a hardware GPU when one answers, else the CPU), cpu, ndarray,
+    /// gpu, or gpu:K (the K-th GPU of `osteoai devices`).
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
 }
 
@@ -73,6 +82,9 @@ pub enum Protocol {
 pub enum Command {
     /// Score images: one row per image (path, split, label, P(positive), predicted class, error).
     Classify(classify::ClassifyArgs),
+    /// Join the parts of a sharded run into one table, checking that every image of the scan
+    /// has exactly one row (missing shards and images, duplicates are reported).
+    Merge(merge::MergeArgs),
     /// Compare scores with folder labels: confusion matrix, accuracy, sensitivity, specificity,
     /// PPV, NPV, F1, ROC AUC, PR AUC, per split.
     Eval(eval::EvalArgs),
@@ -93,6 +105,9 @@ pub enum Command {
     Undo(relabel::UndoArgs),
     /// Train a new head on DIR/{train,val,test}/<class>/ and write a model bundle.
     Train(train::TrainArgs),
+    /// List where the CNN can run: the CPU backends and this machine's GPU adapters, with the
+    /// `--device` value that picks each (`gpu:K` for one shard per GPU).
+    Devices,
     /// Measure throughput: decode, backbone per batch size, head, end to end; peak memory.
     Bench(bench::BenchArgs),
     /// Import EfficientNet-Lite0 ImageNet weights from PyTorch (.pth) into a burnpack file.
@@ -174,20 +189,20 @@ pub struct ImportArgs {
     pub out: PathBuf,
 }
 
-/// The model folder: --model, else $OSTEOAI_MODEL, else ./models/default, else the one in the
-/// source tree this binary was built from.
-pub fn model_dir(arg: &Option<PathBuf>) -> PathBuf {
+/// The model folder: --model, else $OSTEOAI_MODEL, else ./models/default, else the default
+/// bundle built into this binary (unpacked into the cache folder).
+pub fn model_dir(arg: &Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(p) = arg {
-        return p.clone();
+        return Ok(p.clone());
     }
     if let Some(p) = std::env::var_os("OSTEOAI_MODEL").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
+        return Ok(PathBuf::from(p));
     }
     let local = PathBuf::from("models/default");
     if local.join("manifest.json").is_file() {
-        return local;
+        return Ok(local);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")
+    bundled::default_bundle()
 }
 
 /// Selects the device and says which one on stderr.
@@ -267,6 +282,7 @@ pub fn main() -> i32 {
         None => crate::tui::run(cli.dashboard, &settings),
         Some(Command::Classify(a)) => classify::run(a),
         Some(Command::Eval(a)) => eval::run(a),
+        Some(Command::Merge(a)) => merge::run(a),
         Some(Command::Audit(a)) => audit::run(a),
         Some(Command::Fit(a)) => fit::run(a),
         Some(Command::Split(a)) => split::run(a),
@@ -279,6 +295,7 @@ pub fn main() -> i32 {
         Some(Command::BenchSearch(a)) => bench_search::run(a),
         Some(Command::Completions(a)) => shell::completions(a),
         Some(Command::Man) => shell::man(),
+        Some(Command::Devices) => devices(),
         Some(Command::Config(a)) => config_command(a),
         Some(Command::MakeFixtures { dir }) => osteoai::fixtures::write_all(&dir)
             .map(|w| {
@@ -299,6 +316,41 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+fn devices() -> Result<i32, String> {
+    let cpu = device::flex();
+    let mut rows = vec![
+        vec!["cpu".to_string(), cpu.description, String::new()],
+        vec![
+            "ndarray".into(),
+            "CPU (burn-ndarray, slower; for comparison)".into(),
+            String::new(),
+        ],
+    ];
+    let adapters = device::adapters();
+    for a in &adapters {
+        let (value, note) = match a.gpu_index {
+            Some(k) => (format!("gpu:{k}"), String::new()),
+            None => (
+                "-".to_string(),
+                "software adapter: not counted, --device cpu is faster".to_string(),
+            ),
+        };
+        rows.push(vec![
+            value,
+            format!("{} ({}, {}, {})", a.name, a.backend, a.kind, a.driver),
+            note,
+        ]);
+    }
+    print!("{}", output::table(&["--device", "device", "note"], &rows));
+    let gpus = adapters.iter().filter(|a| a.gpu_index.is_some()).count();
+    println!(
+        "{gpus} hardware GPU adapter{}; `--device auto` takes {}.",
+        if gpus == 1 { "" } else { "s" },
+        if gpus > 0 { "the first" } else { "the CPU" }
+    );
+    Ok(0)
 }
 
 fn import(a: ImportArgs) -> Result<i32, String> {

@@ -37,7 +37,8 @@ pub struct UndoArgs {
 }
 
 fn classes(model: &Option<PathBuf>) -> ClassSpec {
-    Bundle::read_manifest(&super::model_dir(model))
+    super::model_dir(model)
+        .and_then(|d| Bundle::read_manifest(&d).map_err(|e| e.to_string()))
         .map(|m| m.classes)
         .unwrap_or_else(|_| ClassSpec::fracture_default())
 }

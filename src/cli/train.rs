@@ -27,7 +27,7 @@ pub struct TrainArgs {
     pub base: PathBuf,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
     /// Feature taps, comma separated: `head`, `block10`, ... [default: the base manifest's].
     #[arg(long, value_delimiter = ',')]

@@ -77,7 +77,8 @@ impl Bundle {
         let mut h = Fnv::new();
         h.write(&std::fs::read(dir.join(MANIFEST)).unwrap_or_default());
         h.write(&std::fs::read(&head_path).unwrap_or_default());
-        h.write_u64(crate::cache::file_key(&weights, 0).unwrap_or(0));
+        // By content, not location: a bundle copied to another node is the same model.
+        h.write(&std::fs::read(&weights).unwrap_or_default());
         Ok(Bundle {
             dir: dir.to_path_buf(),
             manifest,

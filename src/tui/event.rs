@@ -19,6 +19,8 @@ pub enum Event {
     ScanIssue(PathBuf, String),
     ScanDone,
     EngineReady(Result<ModelInfo, String>),
+    /// A line for the status bar from a worker.
+    Note(String),
     /// A score of job `run`; `computed` is false when it came from the score cache.
     Score {
         run: u64,

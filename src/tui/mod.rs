@@ -16,6 +16,7 @@ pub mod input;
 pub mod matrix_ui;
 pub mod mouse;
 pub mod review;
+pub mod scores_worker;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
@@ -154,6 +155,10 @@ fn handle(
             app.mark_dirty();
         }
         Event::EngineReady(Err(e)) => app.model_error = Some(e),
+        Event::Note(n) => {
+            app.status = Some(n);
+            app.mark_dirty();
+        }
         Event::Score {
             run,
             index,
@@ -272,16 +277,48 @@ pub fn start_session(
     device: osteoai::device::DeviceChoice,
     picker: Picker,
 ) -> Session {
-    let dir = model_dir(model);
+    // A failure to unpack the built-in model shows as the worker's "no model" message.
+    let dir = model_dir(model).unwrap_or_else(|_| PathBuf::from("models/default"));
     // Classes and threshold from the manifest (no weights yet) so the scan labels at once.
     let (classes, threshold) = match Bundle::read_manifest(&dir) {
         Ok(m) => (m.classes, m.threshold),
         Err(_) => (ClassSpec::fracture_default(), 0.5),
     };
-    let app = App::new(root.to_path_buf(), classes.clone(), threshold);
     let (tx, rx) = mpsc::channel();
-    spawn_scan(root.to_path_buf(), classes, tx.clone());
     let worker = Worker::start(dir, device, tx.clone());
+    begin(root, classes, threshold, picker, tx, rx, worker)
+}
+
+/// A session over the scores in `file` (`--scores`): no model is loaded. Fails at once when
+/// the file cannot be read; its rows are read and matched on the worker.
+pub fn start_scores_session(
+    root: &Path,
+    file: &Path,
+    model: &Option<PathBuf>,
+    picker: Picker,
+) -> Result<Session, String> {
+    let (classes, threshold, _, _) = crate::cli::scores_input::classes_of(file, model)?;
+    let (tx, rx) = mpsc::channel();
+    let worker = Worker::start_scores(
+        file.to_path_buf(),
+        root.to_path_buf(),
+        model.clone(),
+        tx.clone(),
+    );
+    Ok(begin(root, classes, threshold, picker, tx, rx, worker))
+}
+
+fn begin(
+    root: &Path,
+    classes: ClassSpec,
+    threshold: f64,
+    picker: Picker,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    worker: Worker,
+) -> Session {
+    let app = App::new(root.to_path_buf(), classes.clone(), threshold);
+    spawn_scan(root.to_path_buf(), classes, tx.clone());
     let images = Images::start(picker, 2, tx.clone(), 512);
     Session {
         app,
@@ -309,6 +346,12 @@ pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result
         );
     }
     let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let picker = first_picker(args.protocol);
+    // Before the terminal is taken, so that a bad --scores file is a plain error.
+    let mut s = match &args.scores {
+        Some(file) => start_scores_session(&root, file, &args.model.model, picker)?,
+        None => start_session(&root, &args.model.model, args.model.device, picker),
+    };
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     terminal::install_panic_restore();
@@ -317,8 +360,6 @@ pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result
     {
         terminal::enable_mouse();
     }
-    let picker = first_picker(args.protocol);
-    let mut s = start_session(&root, &args.model.model, args.model.device, picker);
     s.app.threshold_step = settings.threshold_step;
     s.app.thumbnail = settings.thumbnail;
     s.app.keymap = settings.keymap.clone();

@@ -60,6 +60,10 @@ impl Worker {
         Worker { tx, cancel }
     }
 
+    pub(super) fn from_parts(tx: Sender<Order>, cancel: Arc<AtomicBool>) -> Worker {
+        Worker { tx, cancel }
+    }
+
     pub fn apply(&self, effect: &Effect) {
         match effect {
             Effect::Classify {
