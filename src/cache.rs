@@ -33,10 +33,14 @@ impl Fnv {
     }
 }
 
-/// The user's cache folder for osteoai: `$XDG_CACHE_HOME/osteoai`, else `~/.cache/osteoai`,
-/// else a folder under the system temporary directory.
+/// The cache folder for osteoai: `$OSTEOAI_CACHE` (e.g. a folder on a cluster's shared file
+/// system, so that the shards of a job fill one cache), else `$XDG_CACHE_HOME/osteoai`, else
+/// `~/.cache/osteoai`, else a folder under the system temporary directory.
 pub fn cache_root() -> PathBuf {
     use etcetera::BaseStrategy;
+    if let Some(p) = std::env::var_os("OSTEOAI_CACHE").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
     match etcetera::choose_base_strategy() {
         Ok(base) => base.cache_dir().join("osteoai"),
         Err(_) => std::env::temp_dir().join("osteoai-cache"),

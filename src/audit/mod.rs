@@ -13,6 +13,7 @@ pub mod decisions;
 pub mod index;
 pub mod orb;
 pub mod pair_cache;
+pub mod precompute;
 pub mod quality;
 pub mod report;
 pub mod resplit;

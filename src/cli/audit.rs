@@ -46,6 +46,10 @@ pub struct AuditArgs {
     /// Write every candidate pair examined, with its verification, to this CSV (for tuning).
     #[arg(long, value_name = "FILE", hide = true)]
     pub dump_candidates: Option<PathBuf>,
+    /// With a shard: only this shard's signatures and embeddings, into the cache (a cluster
+    /// job's step; the audit then runs once without --shard, from the cache).
+    #[command(flatten)]
+    pub shard: super::sharding::ShardArgs,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -134,6 +138,9 @@ pub fn audit_with(
 }
 
 pub fn run(a: AuditArgs) -> Result<i32, String> {
+    if let Some(shard) = a.shard.resolve()? {
+        return super::sharding::precompute_shard("audit", &a.dir, &a.model, a.no_model, shard);
+    }
     let params = AuditParams {
         neighbors: a.neighbors.max(1),
         keep_examined: a.dump_candidates.is_some(),

@@ -36,7 +36,8 @@ pub struct ClassifyArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Write to this file instead of stdout: CSV and JSON lines are appended batch by batch
-    /// (with a `.meta.json` sidecar), a table atomically at the end.
+    /// (with a `.meta.json` sidecar), a table atomically at the end. `{shard}` in the name
+    /// becomes the shard's index (`all` without sharding).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Images per backbone batch.
@@ -228,8 +229,19 @@ fn file_format(f: Format) -> Option<scores::Format> {
     }
 }
 
-pub fn run(a: ClassifyArgs) -> Result<i32, String> {
+/// `{shard}` in an output path becomes the shard's index (`all` when unsharded).
+pub fn expand_shard(path: &Path, shard: Option<Shard>) -> PathBuf {
+    let s = path.to_string_lossy();
+    if !s.contains("{shard}") {
+        return path.to_path_buf();
+    }
+    let i = shard.map_or("all".to_string(), |s| s.index.to_string());
+    PathBuf::from(s.replace("{shard}", &i))
+}
+
+pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
     let shard = a.shard.resolve()?;
+    a.output = a.output.map(|p| expand_shard(&p, shard));
     let format = output_format(&a);
     let streamed = a.output.as_deref().zip(file_format(format));
     if a.resume && streamed.is_none() {
@@ -270,6 +282,10 @@ pub fn run(a: ClassifyArgs) -> Result<i32, String> {
     let (rows, complete) = match streamed {
         Some((path, ff)) => {
             meta.format = ff;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
             let (mut w, skip) = open_output(path, ff, &positive, &extra, a.resume, &meta)?;
             meta.rows = w.rows;
             meta.write(path)?;
@@ -411,5 +427,22 @@ fn text_of(format: Format, rows: &[ScoreRow], positive: &str, extra: &[String]) 
         }
         Format::Csv => render(scores::Format::Csv, positive, extra, rows, true),
         Format::Jsonl => render(scores::Format::Jsonl, positive, extra, rows, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_placeholder_in_the_output_name() {
+        let s = Shard::new(3, 8).unwrap();
+        let p = Path::new("/out/scores.{shard}.jsonl");
+        assert_eq!(expand_shard(p, Some(s)), Path::new("/out/scores.3.jsonl"));
+        assert_eq!(expand_shard(p, None), Path::new("/out/scores.all.jsonl"));
+        assert_eq!(
+            expand_shard(Path::new("a.csv"), Some(s)),
+            Path::new("a.csv")
+        );
     }
 }

@@ -54,6 +54,10 @@ pub struct FitArgs {
     pub show: usize,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// With a shard: only this shard's signatures and embeddings, into the cache (a cluster
+    /// job's step; the fit then runs once without --shard, from the cache).
+    #[command(flatten)]
+    pub shard: super::sharding::ShardArgs,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -124,6 +128,9 @@ pub fn run_fit(
 }
 
 pub fn run(a: FitArgs) -> Result<i32, String> {
+    if let Some(shard) = a.shard.resolve()? {
+        return super::sharding::precompute_shard("fit", &a.dir, &a.model, false, shard);
+    }
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     if a.name.is_empty() || a.name.starts_with('.') || !a.name.chars().all(plain) {
         return Err(format!(

@@ -38,6 +38,8 @@ pub fn init(
     let Some(dir) = log_dir() else {
         return Ok(None);
     };
+    // Made first: the appender reads the folder (to prune old files) before it writes.
+    let _ = std::fs::create_dir_all(&dir);
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("osteoai")

@@ -33,3 +33,61 @@ impl ShardArgs {
         Ok(r.map(|r| r.shard))
     }
 }
+
+/// `audit --shard` and `fit --shard`: this shard's signatures and embeddings into the caches
+/// (shared through `OSTEOAI_CACHE` on a cluster); the whole-folder step runs afterwards once.
+pub fn precompute_shard(
+    command: &str,
+    dir: &std::path::Path,
+    model: &super::ModelArgs,
+    no_model: bool,
+    shard: Shard,
+) -> Result<i32, String> {
+    use osteoai::audit::precompute::precompute_default;
+    use std::sync::atomic::AtomicBool;
+    let engine = if no_model {
+        None
+    } else {
+        let device = super::select_device(model.device)?;
+        Some(osteoai::engine::Engine::load(
+            &super::model_dir(&model.model)?,
+            device,
+        )?)
+    };
+    let classes = match &engine {
+        Some(e) => e.manifest().classes.clone(),
+        None => osteoai::labels::ClassSpec::fracture_default(),
+    };
+    let sc = super::classify::scope(&[dir.to_path_buf()], &classes, Some(shard))?;
+    let paths: Vec<_> = sc.entries.iter().map(|e| e.path.clone()).collect();
+    let bar = std::sync::Mutex::new(super::progress::Progress::new("signatures", paths.len()));
+    let never = AtomicBool::new(false);
+    let t = std::time::Instant::now();
+    let r = precompute_default(
+        &paths,
+        engine.as_ref().map(|e| &e.backbone),
+        &never,
+        &|_, d, _| {
+            if let Ok(mut b) = bar.lock() {
+                b.set(d)
+            }
+        },
+    );
+    if let Ok(mut b) = bar.lock() {
+        b.finish();
+    }
+    for (p, e) in &r.failed {
+        eprintln!("osteoai: {}: {e}", p.display());
+    }
+    eprintln!(
+        "osteoai: shard {shard}: {} of {} images signed, {} embedded in {:.1} s into {}; \
+         when every shard is done, run `osteoai {command} {}` without --shard",
+        r.signed,
+        r.images,
+        r.embedded,
+        t.elapsed().as_secs_f64(),
+        osteoai::cache::cache_root().display(),
+        dir.display()
+    );
+    Ok(0)
+}

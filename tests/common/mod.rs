@@ -23,6 +23,10 @@ pub fn osteoai(cache: &Path) -> Command {
         .env_remove("OSTEOAI_CONFIG")
         .env_remove("OSTEOAI_LOG")
         .env_remove("OSTEOAI_MODEL")
+        .env_remove("OSTEOAI_CACHE")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("JOB_COMPLETION_INDEX")
         .env("NO_COLOR", "1");
     c
 }
