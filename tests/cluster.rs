@@ -117,6 +117,27 @@ fn four_shards_merge_to_the_rows_of_one_run_on_the_fixtures() {
     .unwrap();
     assert_eq!(meta["complete"], true);
     assert_eq!(meta["shard"], serde_json::Value::Null);
+    // The same parts merged into Parquet: eval reads it to the same metrics.
+    let dir = merged.parent().unwrap();
+    let parts: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("part{i}.jsonl"))).collect();
+    let pq = dir.join("merged.parquet");
+    let (code, _, err) = run(osteoai(cache.path()).arg("merge").arg(&pq).args(&parts));
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read(&pq).unwrap().starts_with(b"PAR1"));
+    let sets = |scores: &Path| -> serde_json::Value {
+        let (code, out, err) = run(osteoai(cache.path())
+            .args(["eval", "fixtures/demo", "--format", "json", "--scores"])
+            .arg(scores));
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["sets"].clone()
+    };
+    assert_eq!(sets(&merged), sets(&pq));
+    // Parquet is written whole: a resumable run refuses it with the way out.
+    let (code, _, err) = run(osteoai(cache.path())
+        .args(["classify", "fixtures/demo", "--resume", "--output"])
+        .arg(dir.join("x.parquet")));
+    assert_eq!(code, 2);
+    assert!(err.contains("Parquet cannot be appended"), "{err}");
 }
 
 #[test]

@@ -56,6 +56,8 @@ pub enum Format {
     Table,
     Csv,
     Jsonl,
+    /// Written at the end of the run (not appended to: no --resume).
+    Parquet,
 }
 
 /// The images a run covers: each root scanned, then this shard's share.
@@ -216,6 +218,7 @@ fn output_format(a: &ClassifyArgs) -> Format {
         || match a.output.as_deref().and_then(scores::Format::of_path) {
             Some(scores::Format::Csv) => Format::Csv,
             Some(scores::Format::Jsonl) => Format::Jsonl,
+            Some(scores::Format::Parquet) => Format::Parquet,
             None => Format::Table,
         },
     )
@@ -225,7 +228,7 @@ fn file_format(f: Format) -> Option<scores::Format> {
     match f {
         Format::Csv => Some(scores::Format::Csv),
         Format::Jsonl => Some(scores::Format::Jsonl),
-        Format::Table => None,
+        Format::Table | Format::Parquet => None,
     }
 }
 
@@ -244,8 +247,18 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
     a.output = a.output.map(|p| expand_shard(&p, shard));
     let format = output_format(&a);
     let streamed = a.output.as_deref().zip(file_format(format));
+    if a.resume && format == Format::Parquet {
+        return Err(
+            "--resume needs a .jsonl or .csv output (Parquet cannot be appended to; \
+                    merge the parts into .parquet)"
+                .into(),
+        );
+    }
     if a.resume && streamed.is_none() {
         return Err("--resume needs --output FILE in CSV or JSON lines".into());
+    }
+    if format == Format::Parquet && a.output.is_none() {
+        return Err("Parquet goes to a file: --output FILE.parquet".into());
     }
     let engine = load(&a.model, a.batch)?;
     let m = engine.manifest().clone();
@@ -312,10 +325,25 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
                 .filter(|r| r.p.is_some() || r.error.is_some())
                 .cloned()
                 .collect();
-            emit(
-                a.output.as_deref(),
-                &text_of(format, &done, &positive, &extra),
-            )?;
+            match (format, a.output.as_deref()) {
+                (Format::Parquet, Some(path)) => {
+                    osteoai::scores::writer::write_all(
+                        path,
+                        scores::Format::Parquet,
+                        &positive,
+                        &extra,
+                        &done,
+                    )?;
+                    meta.format = scores::Format::Parquet;
+                    meta.rows = done.len();
+                    meta.complete = complete;
+                    meta.write(path)?;
+                }
+                _ => emit(
+                    a.output.as_deref(),
+                    &text_of(format, &done, &positive, &extra),
+                )?,
+            }
             (rows, complete)
         }
     };
@@ -426,7 +454,10 @@ fn text_of(format: Format, rows: &[ScoreRow], positive: &str, extra: &[String]) 
             )
         }
         Format::Csv => render(scores::Format::Csv, positive, extra, rows, true),
-        Format::Jsonl => render(scores::Format::Jsonl, positive, extra, rows, true),
+        // Parquet never reaches text (it goes to its file above).
+        Format::Jsonl | Format::Parquet => {
+            render(scores::Format::Jsonl, positive, extra, rows, true)
+        }
     }
 }
 

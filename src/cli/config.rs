@@ -15,7 +15,8 @@ pub const DEFAULT_TOML: &str = r##"# osteoai configuration: $XDG_CONFIG_HOME/ost
 # Every key is optional; these are the defaults. Unknown keys are errors.
 
 [model]
-# Model bundle folder for every command; "" means $OSTEOAI_MODEL, else models/default.
+# Model bundle folder for every command; "" means $OSTEOAI_MODEL, else ./models/default,
+# else the model built into the binary.
 bundle = ""
 # Where the CNN runs unless --device says: auto, cpu, ndarray, gpu, gpu:K.
 device = "auto"

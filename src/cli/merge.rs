@@ -13,7 +13,8 @@ use super::classify::scope;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
-    /// The merged table (.csv or .jsonl; written atomically, with a .meta.json sidecar).
+    /// The merged table (.csv, .jsonl or .parquet; written atomically, with a .meta.json
+    /// sidecar).
     pub out: PathBuf,
     /// The parts (`classify --output` files of each shard).
     #[arg(required = true)]
@@ -31,7 +32,7 @@ const SHOWN: usize = 10;
 pub fn run(a: MergeArgs) -> Result<i32, String> {
     let format = Format::of_path(&a.out).ok_or_else(|| {
         format!(
-            "{}: give the merged table a .csv or .jsonl extension",
+            "{}: give the merged table a .csv, .jsonl or .parquet extension",
             a.out.display()
         )
     })?;

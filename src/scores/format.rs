@@ -14,15 +14,18 @@ use crate::text::{csv_field, csv_line};
 pub enum Format {
     Csv,
     Jsonl,
+    /// Written whole, never appended (see `scores::parquet`).
+    Parquet,
 }
 
 impl Format {
-    /// By extension: `.csv`, `.jsonl`/`.ndjson`/`.json`.
+    /// By extension: `.csv`, `.jsonl`/`.ndjson`/`.json`, `.parquet`.
     pub fn of_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(Format::Csv),
             "jsonl" | "ndjson" | "json" => Some(Format::Jsonl),
+            "parquet" | "pq" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -102,6 +105,7 @@ pub fn parse(text: &str, format: Format) -> Result<ScoreFile, String> {
     let mut f = match format {
         Format::Csv => parse_csv(body)?,
         Format::Jsonl => parse_jsonl(body)?,
+        Format::Parquet => return Err("a Parquet file is not text".into()),
     };
     f.torn_tail = torn_tail;
     Ok(f)

@@ -9,6 +9,7 @@
 mod format;
 pub mod matching;
 pub mod merge;
+pub mod parquet;
 pub mod writer;
 
 pub use format::{Format, csv_header, csv_row, jsonl_line};
@@ -96,13 +97,19 @@ pub struct ScoreFile {
 }
 
 impl ScoreFile {
-    /// Reads a CSV or JSON-lines score file (by extension, else by its first byte) and its
-    /// sidecar when there is one.
+    /// Reads a CSV, JSON-lines or Parquet score file (by extension, else by its first bytes)
+    /// and its sidecar when there is one.
     pub fn read(path: &Path) -> Result<ScoreFile, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let text = String::from_utf8_lossy(&bytes);
-        let format = Format::of_path(path).unwrap_or_else(|| Format::sniff(&text));
-        let mut f = format::parse(&text, format).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f =
+            if Format::of_path(path) == Some(Format::Parquet) || parquet::is_parquet(&bytes) {
+                parquet::read(path)
+            } else {
+                let text = String::from_utf8_lossy(&bytes);
+                let format = Format::of_path(path).unwrap_or_else(|| Format::sniff(&text));
+                format::parse(&text, format)
+            }
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         f.path = path.to_path_buf();
         f.meta = Meta::read(path)?;
         Ok(f)

@@ -43,6 +43,13 @@ impl ScoreWriter {
         positive: &str,
         extra: &[String],
     ) -> Result<ScoreWriter, String> {
+        if format == Format::Parquet {
+            return Err(format!(
+                "{}: Parquet is written whole, not row by row; write .jsonl or .csv and merge \
+                 into .parquet",
+                path.display()
+            ));
+        }
         let file = File::create(path).map_err(io(path))?;
         let mut w = ScoreWriter {
             path: path.to_path_buf(),
@@ -66,6 +73,12 @@ impl ScoreWriter {
         positive: &str,
         extra: &[String],
     ) -> Result<Resumed, String> {
+        if format == Format::Parquet {
+            return Err(format!(
+                "{}: --resume needs a .jsonl or .csv output (Parquet cannot be appended to)",
+                path.display()
+            ));
+        }
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -95,7 +108,7 @@ impl ScoreWriter {
         let header = csv_header(positive, extra);
         let same_columns = match format {
             Format::Csv => text.starts_with(&header),
-            Format::Jsonl => parsed.positive.as_deref().is_none_or(|p| p == positive),
+            _ => parsed.positive.as_deref().is_none_or(|p| p == positive),
         };
         if !same_columns {
             return Err(format!(
@@ -171,11 +184,15 @@ pub fn write_all(
     extra: &[String],
     rows: &[ScoreRow],
 ) -> Result<(), String> {
+    if format == Format::Parquet {
+        let bytes = super::parquet::to_bytes(rows, positive, extra)?;
+        return crate::train::atomic_write(path, &bytes);
+    }
     let s = render(format, positive, extra, rows, true);
     crate::train::atomic_write(path, s.as_bytes())
 }
 
-/// Rows as text, with the CSV header first when `header`.
+/// Rows as text (CSV or JSON lines), with the CSV header first when `header`.
 pub fn render(
     format: Format,
     positive: &str,
@@ -190,7 +207,9 @@ pub fn render(
     for r in rows {
         match format {
             Format::Csv => s.push_str(&csv_row(r, extra.len())),
-            Format::Jsonl => s.push_str(&jsonl_line(r, positive, !extra.is_empty())),
+            Format::Jsonl | Format::Parquet => {
+                s.push_str(&jsonl_line(r, positive, !extra.is_empty()))
+            }
         }
     }
     s
