@@ -4,6 +4,11 @@
 mod cli;
 mod tui;
 
+/// mimalloc instead of glibc's allocator: burn-flex writes every op into a fresh buffer, and
+/// glibc maps and page-faults the large early activations again at every call.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     tui::PROCESS_START.get_or_init(std::time::Instant::now);
     // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset (common over SSH and
