@@ -5,9 +5,19 @@ mod cli;
 mod tui;
 
 /// mimalloc instead of glibc's allocator: burn-flex writes every op into a fresh buffer, and
-/// glibc maps and page-faults the large early activations again at every call.
+/// glibc maps and page-faults the large early activations again at every call. mimalloc keeps
+/// freed pages for reuse (1.7x on the backbone, for ~20% more peak memory).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Memory before speed: freed pages go back to the system at once (the dashboard, which keeps
+/// its peak RSS under 300 MB and scores a few images at a time).
+pub fn return_memory_at_once() {
+    // `mi_option_purge_delay` (position 15 of `mi_option_e` in mimalloc 2 and 3's mimalloc.h).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets one of mimalloc's global options; any thread may do so at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
 
 fn main() {
     tui::PROCESS_START.get_or_init(std::time::Instant::now);

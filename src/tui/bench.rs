@@ -80,6 +80,8 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub fn run(a: BenchUiArgs) -> Result<i32, String> {
+    // As the dashboard itself.
+    crate::return_memory_at_once();
     if std::fs::read_to_string(a.dir.join(".complete"))
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())

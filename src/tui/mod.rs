@@ -335,6 +335,7 @@ pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::ne
 
 pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result<i32, String> {
     let started = *PROCESS_START.get_or_init(Instant::now);
+    crate::return_memory_at_once();
     let root = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     if !root.exists() {
         return Err(format!("{} does not exist", root.display()));
