@@ -148,20 +148,6 @@ fn four_shards_merge_to_the_rows_of_one_run_on_the_reference_test_split() {
     shards_equal_one_run(&data.join("test"), 4, &common::shared_cache());
 }
 
-/// A folder big enough that a shard is still running when it is signalled: the demo images
-/// copied under several names.
-fn bigger_folder(dir: &Path) {
-    let demo = root().join("fixtures/demo");
-    for (rel, bytes) in common::tree(&demo) {
-        for k in 0..6 {
-            let name = format!("c{k}_{}", rel.file_name().unwrap().to_string_lossy());
-            let p = dir.join(rel.parent().unwrap()).join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, &bytes).unwrap();
-        }
-    }
-}
-
 fn lines(file: &Path) -> usize {
     std::fs::read_to_string(file)
         .map(|t| t.lines().count())
@@ -172,7 +158,7 @@ fn lines(file: &Path) -> usize {
 fn a_shard_stopped_by_sigterm_resumes_to_the_same_merged_result() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    bigger_folder(&data);
+    common::demo_copies(&data, 6);
     let whole = tmp.path().join("whole.jsonl");
     let (code, _, err) = run(osteoai(&tmp.path().join("c0"))
         .arg("classify")

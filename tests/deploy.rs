@@ -55,20 +55,6 @@ fn fake_scheduler(home: &Path) {
     }
 }
 
-fn data_folder(dir: &Path, copies: usize) -> usize {
-    let mut n = 0;
-    for (rel, bytes) in common::tree(&root().join("fixtures/demo")) {
-        for k in 0..copies {
-            let name = format!("c{k}_{}", rel.file_name().unwrap().to_string_lossy());
-            let p = dir.join(rel.parent().unwrap()).join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, &bytes).unwrap();
-            n += 1;
-        }
-    }
-    n
-}
-
 fn rows(file: &Path) -> usize {
     std::fs::read_to_string(file)
         .map(|t| t.lines().count())
@@ -81,7 +67,7 @@ fn slurm_array_tasks_requeue_on_sigterm_and_merge() {
     let home = home.path();
     fake_scheduler(home);
     let data = home.join("data");
-    let images = data_folder(&data, 6);
+    let images = common::demo_copies(&data, 6);
     let out = home.join("out");
     let sbatch = root().join("deploy/slurm/classify.sbatch");
     let task = |i: usize| {
@@ -293,7 +279,7 @@ fn kubernetes_indexed_job_runs_here_and_merges() {
         std::fs::create_dir_all(dir).unwrap();
     }
     let data = PathBuf::from(mapped(&argv[2], &map));
-    let images = data_folder(&data, 1);
+    let images = common::demo_copies(&data, 1);
     let env_of = |cmd: &mut Command| {
         cmd.env_clear()
             .env("PATH", "/usr/bin:/bin")

@@ -121,3 +121,111 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::app::Effect;
+    use osteoai::labels::ClassSpec;
+    use osteoai::scores::{Format, Meta, ScoreRow, writer::write_all};
+    use std::time::Duration;
+
+    #[test]
+    fn answers_from_the_file_and_refuses_model_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let classes = ClassSpec::fracture_default();
+        let mut paths = Vec::new();
+        for (i, class) in ["fracture", "nofracture", "fracture"].iter().enumerate() {
+            let p = root.join(class).join(format!("{i}.png"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            image::GrayImage::from_pixel(8, 8, image::Luma([9 * i as u8]))
+                .save(&p)
+                .unwrap();
+            paths.push(p);
+        }
+        // Scored elsewhere: the rows carry another mount's prefix; the third image has none.
+        let rows = vec![
+            ScoreRow {
+                path: "/cluster/data/fracture/0.png".into(),
+                p: Some(0.75),
+                ..Default::default()
+            },
+            ScoreRow {
+                path: "/cluster/data/nofracture/1.png".into(),
+                error: Some("truncated".into()),
+                ..Default::default()
+            },
+        ];
+        let file = dir.path().join("s.jsonl");
+        write_all(&file, Format::Jsonl, "fracture", &[], &rows).unwrap();
+        Meta {
+            osteoai: "t".into(),
+            roots: vec!["/cluster/data".into()],
+            shard: None,
+            images: 3,
+            rows: 2,
+            complete: true,
+            model: "m".into(),
+            model_fingerprint: "1".into(),
+            classes,
+            threshold: 0.6,
+            format: Format::Jsonl,
+        }
+        .write(&file)
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = Worker::start_scores(file, root.clone(), Some("/nonexistent".into()), tx);
+        // The notes (here: one image without a score) go to the status bar; skipped.
+        let next = || loop {
+            match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+                Event::Note(n) => assert!(n.contains("1 of 3 images"), "{n}"),
+                e => return e,
+            }
+        };
+        match next() {
+            Event::EngineReady(Ok(info)) => {
+                assert_eq!(info.threshold, 0.6);
+                assert!(info.device.contains("s.jsonl"));
+            }
+            _ => panic!("ready first"),
+        }
+        let items: Vec<(usize, PathBuf)> = paths.iter().cloned().enumerate().collect();
+        w.lookup(items.clone());
+        match next() {
+            Event::Cached { index, p, .. } => assert_eq!((index, p), (0, 0.75)),
+            _ => panic!("one cached score"),
+        }
+        w.apply(&Effect::Classify {
+            run: 3,
+            items,
+            replace: true,
+        });
+        let mut results = Vec::new();
+        loop {
+            match next() {
+                Event::Score { index, result, .. } => results.push((index, result)),
+                Event::JobDone { run } => {
+                    assert_eq!(run, 3);
+                    break;
+                }
+                _ => panic!("scores then done"),
+            }
+        }
+        assert_eq!(results[0], (0, Ok(0.75)));
+        assert_eq!(results[1], (1, Err("truncated".to_string())));
+        assert!(results[2].1.as_ref().unwrap_err().contains("no score"));
+        w.apply(&Effect::Audit {
+            run: 4,
+            root,
+            entries: Vec::new(),
+            classes: ClassSpec::fracture_default(),
+        });
+        match next() {
+            Event::AuditDone { run: 4, result } => {
+                assert!(result.err().unwrap().contains("needs a model"))
+            }
+            _ => panic!("the audit is refused"),
+        }
+    }
+}

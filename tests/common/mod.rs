@@ -134,3 +134,19 @@ pub fn copy_tree(src: &Path, dst: &Path) {
         std::fs::write(p, bytes).unwrap();
     }
 }
+
+/// The demo images copied under `copies` names each into `dir` (same folders): a folder big
+/// enough for a run to be caught mid-way. Returns the number of files.
+pub fn demo_copies(dir: &Path, copies: usize) -> usize {
+    let mut n = 0;
+    for (rel, bytes) in tree(&root().join("fixtures/demo")) {
+        for k in 0..copies {
+            let name = format!("c{k}_{}", rel.file_name().unwrap().to_string_lossy());
+            let p = dir.join(rel.parent().unwrap()).join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, &bytes).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
