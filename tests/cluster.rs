@@ -390,12 +390,15 @@ fn dashboard_with_scores_shows_the_matrix_of_eval_scores() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let demo = root().join("fixtures/demo");
+    // Scored in two shards and merged, as on a cluster.
+    let parts: Vec<PathBuf> = (0..2)
+        .map(|i| tmp.path().join(format!("p{i}.jsonl")))
+        .collect();
+    for (i, p) in parts.iter().enumerate() {
+        wait_ok(spawn_shard(&demo, tmp.path(), i, 2, p, &[]), "shard");
+    }
     let scores = tmp.path().join("s.jsonl");
-    let (code, _, err) = run(osteoai(tmp.path())
-        .arg("classify")
-        .arg(&demo)
-        .arg("--output")
-        .arg(&scores));
+    let (code, _, err) = run(osteoai(tmp.path()).arg("merge").arg(&scores).args(&parts));
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = run(osteoai(tmp.path()).args([
         "eval",

@@ -359,7 +359,16 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
                 sc.entries.len(),
                 p.display()
             ),
-            None => "the rows above are the images finished".into(),
+            None => match (format, a.output.as_deref()) {
+                (Format::Parquet, Some(p)) => format!(
+                    "{} of {} images are in {} (marked incomplete in its sidecar)",
+                    meta.rows,
+                    sc.entries.len(),
+                    p.display()
+                ),
+                (_, Some(p)) => format!("the images finished are in {}", p.display()),
+                (_, None) => "the rows above are the images finished".into(),
+            },
         };
         eprintln!("osteoai: stopped by {sig} after the batch in flight: {kept}.");
         tracing::warn!(signal = sig, rows = meta.rows, "classify stopped");
