@@ -141,26 +141,18 @@ pub fn resolve(
         }
         Ok(Some((id - min) / step))
     };
+    // The shard `index` of `count`, said to come from `source`.
+    let found = |index: usize, count: usize, source: &'static str| {
+        Shard::new(index, count)
+            .map(|shard| Some(Resolved { shard, source }))
+            .map_err(|e| format!("{source} (shard {index} of {count}): {e}"))
+    };
     if let Some(n) = shards {
         if let Some(i) = num("JOB_COMPLETION_INDEX")? {
-            return Shard::new(i, n)
-                .map(|shard| {
-                    Some(Resolved {
-                        shard,
-                        source: "JOB_COMPLETION_INDEX",
-                    })
-                })
-                .map_err(|e| format!("JOB_COMPLETION_INDEX with --shards {n}: {e}"));
+            return found(i, n, "JOB_COMPLETION_INDEX");
         }
         if let Some(i) = slurm_index()? {
-            return Shard::new(i, n)
-                .map(|shard| {
-                    Some(Resolved {
-                        shard,
-                        source: "SLURM_ARRAY_TASK_ID",
-                    })
-                })
-                .map_err(|e| format!("SLURM_ARRAY_TASK_ID with --shards {n}: {e}"));
+            return found(i, n, "SLURM_ARRAY_TASK_ID");
         }
         return Err(format!(
             "--shards {n} needs the shard index: --shard I/{n}, JOB_COMPLETION_INDEX \
@@ -168,14 +160,7 @@ pub fn resolve(
         ));
     }
     if let (Some(i), Some(n)) = (slurm_index()?, num("SLURM_ARRAY_TASK_COUNT")?) {
-        return Shard::new(i, n)
-            .map(|shard| {
-                Some(Resolved {
-                    shard,
-                    source: "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT",
-                })
-            })
-            .map_err(|e| format!("Slurm array: {e}"));
+        return found(i, n, "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT");
     }
     Ok(None)
 }
