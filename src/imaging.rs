@@ -6,6 +6,8 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, imageops::FilterType};
 use serde::{Deserialize, Serialize};
 
+use crate::window::DeepGray;
+
 /// Largest width or height accepted (a header claiming more is refused before decoding).
 pub const MAX_SIDE: u32 = 16_384;
 /// Largest decoder allocation (bytes): a guard against decompression bombs.
@@ -49,7 +51,31 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, DecodeError> {
 /// Decodes from memory with the same limits (used by tests and fuzzing). A panic inside a
 /// decoder (hostile bytes) becomes this file's error, never the process's end.
 pub fn decode_bytes(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
-    match std::panic::catch_unwind(|| decode_bytes_unguarded(bytes)) {
+    decode_full(bytes, 0).map(|d| d.image)
+}
+
+/// A decoded image as shown and scored, and what it came from when it can be shown again
+/// differently (deeper than 8 bits: windowing; DICOM: frames and metadata).
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// The image after the windowing rule of `crate::window` (what the model sees).
+    pub image: DynamicImage,
+    /// Modality values, for another window (DICOM gray, 16-bit gray PNG/TIFF).
+    pub deep: Option<DeepGray>,
+    pub dicom: Option<DicomInfo>,
+}
+
+/// What the preview needs of a DICOM file besides its pixels.
+#[derive(Clone, Debug)]
+pub struct DicomInfo {
+    pub meta: crate::dicom::Meta,
+    pub frames: u32,
+    pub frame: u32,
+}
+
+/// Decodes frame `frame` (DICOM; other formats have one) with the limits and the panic guard.
+pub fn decode_full(bytes: &[u8], frame: u32) -> Result<Decoded, DecodeError> {
+    match std::panic::catch_unwind(|| decode_full_unguarded(bytes, frame)) {
         Ok(r) => r,
         Err(p) => {
             let why = p
@@ -61,6 +87,67 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
                 "the decoder failed on this file: {why}"
             )))
         }
+    }
+}
+
+/// Reads and decodes one file at full depth (the dashboard's preview).
+pub fn decode_path_full(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
+    decode_full(&read_limited(path)?, frame)
+}
+
+fn decode_full_unguarded(bytes: &[u8], frame: u32) -> Result<Decoded, DecodeError> {
+    if crate::dicom::is_dicom(bytes) {
+        let d = crate::dicom::decode(bytes, frame)?;
+        let info = Some(DicomInfo {
+            meta: d.meta,
+            frames: d.frames,
+            frame: d.frame,
+        });
+        return Ok(match d.pixels {
+            crate::dicom::Pixels::Gray(g) => Decoded {
+                image: DynamicImage::ImageLuma8(g.render(&g.default_view())),
+                deep: Some(g),
+                dicom: info,
+            },
+            crate::dicom::Pixels::Color(rgb) => Decoded {
+                image: DynamicImage::ImageRgb8(rgb),
+                deep: None,
+                dicom: info,
+            },
+        });
+    }
+    let img = decode_bytes_unguarded(bytes)?;
+    let deep = match &img {
+        DynamicImage::ImageLuma16(g) => Some(deep_gray(g.width(), g.height(), g.as_raw())),
+        DynamicImage::ImageLumaA16(g) => {
+            let v: Vec<u16> = g.as_raw().chunks_exact(2).map(|p| p[0]).collect();
+            Some(deep_gray(g.width(), g.height(), &v))
+        }
+        _ => None,
+    };
+    Ok(match deep {
+        Some(g) => Decoded {
+            image: DynamicImage::ImageLuma8(g.render(&g.default_view())),
+            deep: Some(g),
+            dicom: None,
+        },
+        None => Decoded {
+            image: img,
+            deep: None,
+            dicom: None,
+        },
+    })
+}
+
+/// 16-bit gray from a PNG or TIFF: values as stored, no VOI of its own (so the robust window).
+fn deep_gray(width: u32, height: u32, v: &[u16]) -> DeepGray {
+    DeepGray {
+        width,
+        height,
+        values: v.iter().map(|&x| x as f32).collect(),
+        vois: Vec::new(),
+        monochrome1: false,
+        eight_bit: false,
     }
 }
 
@@ -234,15 +321,30 @@ mod tests {
     }
 
     #[test]
-    fn sixteen_bit_gray_equals_its_eight_bit_version() {
-        let g16 = DynamicImage::ImageLuma16(ImageBuffer::from_fn(8, 8, |x, y| {
-            Luma([((x * 8 + y) * 1000) as u16])
+    fn sixteen_bit_gray_is_windowed_by_the_rule() {
+        // 12-bit data in a 16-bit PNG: a fixed 16-to-8-bit rule would show it nearly black;
+        // the robust window spreads its range over the 8 bits.
+        let g16 = DynamicImage::ImageLuma16(ImageBuffer::from_fn(64, 64, |x, y| {
+            Luma([((x * 64 + y) % 4096) as u16])
         }));
-        let g8 = DynamicImage::ImageLuma8(g16.to_luma8());
-        let p = Preprocess::imagenet(4);
-        let a = p.apply(&decode_bytes(&png(&g16)).unwrap());
-        let b = p.apply(&g8);
-        assert_eq!(a, b);
+        let d = decode_full(&png(&g16), 0).unwrap();
+        let deep = d.deep.as_ref().expect("kept at full depth");
+        assert_eq!(
+            d.image,
+            DynamicImage::ImageLuma8(deep.render(&deep.default_view()))
+        );
+        let g = d.image.to_luma8();
+        let (lo, hi) = g
+            .pixels()
+            .fold((255u8, 0u8), |(a, b), p| (a.min(p[0]), b.max(p[0])));
+        assert_eq!((lo, hi), (0, 255));
+        // An 8-bit image is used as stored.
+        let g8 = DynamicImage::ImageLuma8(ImageBuffer::from_fn(8, 8, |x, y| {
+            Luma([(x * 30 + y) as u8])
+        }));
+        let d8 = decode_full(&png(&g8), 0).unwrap();
+        assert!(d8.deep.is_none());
+        assert_eq!(d8.image.to_luma8(), g8.to_luma8());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod cache;
 pub mod device;
+pub mod dicom;
 pub mod engine;
 pub mod error;
 pub mod features;
@@ -26,3 +27,4 @@ pub mod shard;
 pub mod text;
 pub mod timefmt;
 pub mod train;
+pub mod window;

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use crate::labels::{ClassSpec, Split};
 
 /// Extensions read as images without looking inside the file.
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "dcm", "dicom",
+];
 
 /// Extensions that are never images (no need to read their first bytes).
 const NEVER_IMAGES: &[&str] = &[
     "txt", "csv", "json", "jsonl", "md", "toml", "yaml", "yml", "xml", "log", "py", "rs", "sh",
-    "npz", "npy", "pth", "pt", "bpk", "zip", "gz", "tar", "dcm", "pdf",
+    "npz", "npy", "pth", "pt", "bpk", "zip", "gz", "tar", "pdf",
 ];
 
 /// One radiograph found by the scan.
@@ -123,8 +125,13 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|s| s.starts_with('.'))
 }
 
-/// An image by extension, or by its first bytes when the extension says nothing.
+/// An image by extension, or by its first bytes when the extension says nothing (DICOM files
+/// often have none, or a number: found by the `DICM` magic). A `DICOMDIR` index is skipped: the
+/// images it lists are found by the walk itself.
 pub fn is_image(path: &Path) -> bool {
+    if path.file_name().is_some_and(crate::dicom::is_dicomdir_name) {
+        return false;
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -137,12 +144,19 @@ pub fn is_image(path: &Path) -> bool {
 }
 
 fn sniff(path: &Path) -> bool {
-    let mut head = [0u8; 16];
+    let mut head = [0u8; 132];
     let Ok(mut f) = File::open(path) else {
         return false;
     };
-    let n = f.read(&mut head).unwrap_or(0);
-    n >= 4 && image::guess_format(&head[..n]).is_ok()
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    crate::dicom::is_dicom(&head[..n])
+        || (n >= 4 && image::guess_format(&head[..n.min(16)]).is_ok())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod classify;
 pub mod config;
 mod eval;
 mod fit;
+mod inspect;
 pub mod logging;
 mod merge;
 mod output;
@@ -56,6 +57,11 @@ pub struct DashboardArgs {
     /// list, live matrix, filters and review work as usual; audit and fit need a model.
     #[arg(long, value_name = "FILE")]
     pub scores: Option<PathBuf>,
+    /// Show patient-identifying DICOM attributes (name, ID, birth date, addresses, accession
+    /// number, institution, dates) in the metadata panel. Off by default: they are never
+    /// shown, exported or logged otherwise.
+    #[arg(long)]
+    pub show_phi: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +111,9 @@ pub enum Command {
     Undo(relabel::UndoArgs),
     /// Train a new head on DIR/{train,val,test}/<class>/ and write a model bundle.
     Train(train::TrainArgs),
+    /// Describe files without a model: DICOM attributes (no patient data unless --show-phi),
+    /// bit depth, the window scores use, the file's own windows, decode time.
+    Inspect(inspect::InspectArgs),
     /// List where the CNN can run: the CPU backends and this machine's GPU adapters, with the
     /// `--device` value that picks each (`gpu:K` for one shard per GPU).
     Devices,
@@ -290,6 +299,7 @@ pub fn main() -> i32 {
         Some(Command::Relabel(a)) => relabel::relabel(a),
         Some(Command::Undo(a)) => relabel::undo(a),
         Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::ImportWeights(a)) => import(a),
         Some(Command::BenchUi(a)) => crate::tui::bench::run(a),
         Some(Command::BenchSearch(a)) => bench_search::run(a),

@@ -70,6 +70,8 @@ pub enum Mode {
         target: usize,
     },
     Help,
+    /// Window/level keys on the preview (`w`).
+    Window,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +148,8 @@ pub struct App {
     pub keymap: Vec<(char, Option<char>)>,
     /// Fit once the audit that `O` started has finished.
     pub pending_fit: bool,
+    /// Window/level of the preview and the metadata panel.
+    pub wl: super::window_level::WindowLevel,
     journal: Option<Journal>,
     pub(super) marks: Marks,
     dirty: bool,
@@ -201,6 +205,7 @@ impl App {
             threshold_step: 0.01,
             thumbnail: (18, 9),
             keymap: Vec::new(),
+            wl: Default::default(),
         }
     }
 
@@ -392,6 +397,19 @@ impl App {
         let effects = match self.mode.clone() {
             Mode::Help => {
                 self.mode = Mode::Normal;
+                vec![]
+            }
+            Mode::Window => {
+                if let Some(p) = self.selected_item().map(|i| i.path.clone()) {
+                    self.wl.follow(&p);
+                }
+                let (stay, say) = self.wl.on_key(key);
+                if !stay {
+                    self.mode = Mode::Normal;
+                }
+                if let Some(m) = say {
+                    self.say(m);
+                }
                 vec![]
             }
             Mode::Search(mut s) => {
@@ -668,6 +686,13 @@ impl App {
                 self.dirty = true;
             }
             KeyCode::Char('z') => self.zoom = !self.zoom,
+            KeyCode::Char('w') if self.selected_item().is_some() => {
+                if let Some(p) = self.selected_item().map(|i| i.path.clone()) {
+                    self.wl.follow(&p);
+                }
+                self.mode = Mode::Window;
+            }
+            KeyCode::Char('i') => self.wl.show_meta = !self.wl.show_meta,
             KeyCode::Char('v') | KeyCode::Tab => {
                 self.layout = match self.layout {
                     Layout::List => Layout::Grid,
@@ -940,6 +965,7 @@ impl App {
             Mode::Matrix { .. } => "←↑↓→ cell · Enter show its images · Esc back",
             Mode::ConfirmRelabel { .. } => "y move the file · any other key cancels",
             Mode::Help => "any key closes help",
+            Mode::Window => super::window_level::HINT,
             Mode::Normal if self.bg.is_some() => "Esc cancel the job · j/k move · ? help",
             Mode::Normal if self.layout == Layout::Audit => {
                 "Tab kind · j/k walk · y copies · n not copies · 1/2 side · R relabel · A back · ? help"

@@ -181,13 +181,9 @@ fn picture(
     theme: Theme,
     wanted: &mut Vec<ImgKey>,
 ) {
-    let key = ImgKey {
-        path: path.into(),
-        cols: area.width,
-        rows: area.height,
-    };
+    let key = ImgKey::new(path.into(), area.width, area.height);
     match images.get(&key) {
-        Some(ImgEntry::Ready(p)) => f.render_widget(Image::new(p), area),
+        Some(ImgEntry::Ready(p, _)) => f.render_widget(Image::new(p), area),
         Some(ImgEntry::Failed(e)) => f.render_widget(
             Paragraph::new(format!("cannot show: {e}"))
                 .style(theme.bad())

@@ -17,17 +17,79 @@ use ratatui_image::picker::Picker;
 use ratatui_image::protocol::Protocol;
 
 use super::event::Event;
+use super::window_level::PreviewInfo;
+use osteoai::window::{Choice, View};
 
-/// An image at a size in cells.
+/// An image at a size in cells, with the viewer's window and frame (None and 0: as scored).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ImgKey {
     pub path: PathBuf,
     pub cols: u16,
     pub rows: u16,
+    pub view: Option<ViewKey>,
+    pub frame: u32,
+}
+
+impl ImgKey {
+    /// The image as scored (the rule's window, the first frame).
+    pub fn new(path: PathBuf, cols: u16, rows: u16) -> ImgKey {
+        ImgKey {
+            path,
+            cols,
+            rows,
+            view: None,
+            frame: 0,
+        }
+    }
+}
+
+/// A `View` that can key a cache (its numbers by their bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ViewKey {
+    kind: u8,
+    index: usize,
+    center: u64,
+    width: u64,
+    invert: bool,
+}
+
+impl ViewKey {
+    pub fn of(v: &View) -> ViewKey {
+        let (kind, index, center, width) = match v.choice {
+            Choice::File(i) => (0, i, 0.0, 0.0),
+            Choice::Auto => (1, 0, 0.0, 0.0),
+            Choice::Full => (2, 0, 0.0, 0.0),
+            Choice::Manual { center, width } => (3, 0, center, width),
+        };
+        ViewKey {
+            kind,
+            index,
+            center: center.to_bits(),
+            width: width.to_bits(),
+            invert: v.invert,
+        }
+    }
+
+    pub fn view(&self) -> View {
+        let choice = match self.kind {
+            0 => Choice::File(self.index),
+            1 => Choice::Auto,
+            2 => Choice::Full,
+            _ => Choice::Manual {
+                center: f64::from_bits(self.center),
+                width: f64::from_bits(self.width),
+            },
+        };
+        View {
+            choice,
+            invert: self.invert,
+        }
+    }
 }
 
 pub enum ImgEntry {
-    Ready(Protocol),
+    /// Ready to draw, with what the worker learned about the file.
+    Ready(Protocol, Option<Arc<PreviewInfo>>),
     Failed(String),
 }
 
@@ -39,6 +101,8 @@ struct Shared {
     picker: Picker,
     /// Bumped with every new picker: results prepared for an older one are dropped.
     generation: u64,
+    /// `--show-phi`: read patient data for the metadata panel.
+    show_phi: bool,
 }
 
 impl Shared {
@@ -49,6 +113,7 @@ impl Shared {
             stop: false,
             picker,
             generation: 0,
+            show_phi: false,
         }
     }
 }
@@ -83,7 +148,7 @@ impl Images {
                 .name(format!("images-{n}"))
                 .spawn(move || {
                     loop {
-                        let (key, picker, generation) = {
+                        let (key, picker, generation, show_phi) = {
                             let (lock, cv) = &*shared;
                             let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
                             loop {
@@ -92,14 +157,14 @@ impl Images {
                                 }
                                 if let Some(k) = s.wanted.pop_front() {
                                     if s.in_progress.insert(k.clone()) {
-                                        break (k, s.picker.clone(), s.generation);
+                                        break (k, s.picker.clone(), s.generation, s.show_phi);
                                     }
                                     continue;
                                 }
                                 s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
                             }
                         };
-                        let entry = prepare(&picker, &disk, &key);
+                        let entry = prepare(&picker, &disk, &key, show_phi);
                         {
                             let mut s = shared.0.lock().unwrap_or_else(|p| p.into_inner());
                             s.in_progress.remove(&key);
@@ -185,6 +250,15 @@ impl Images {
         self.last_preview = None;
     }
 
+    /// Lets the workers read patient data for the metadata panel (`--show-phi`).
+    pub fn set_show_phi(&self, on: bool) {
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .show_phi = on;
+    }
+
     pub fn stop(&self) {
         let (lock, cv) = &*self.shared;
         lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
@@ -204,8 +278,10 @@ pub fn fill() -> Resize {
     Resize::Scale(Some(image::imageops::FilterType::Triangle))
 }
 
-/// Decode (or read the downscaled copy from the disk cache), fit to the cells, encode.
-fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey) -> ImgEntry {
+/// Decode (or read the downscaled copy from the disk cache), fit to the cells, encode. Only
+/// 8-bit images as scored go to the disk cache: deeper ones and DICOM are windowed again, and
+/// their metadata is never written to disk.
+pub(super) fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey, show_phi: bool) -> ImgEntry {
     let font = picker.font_size();
     let (pw, ph) = (
         key.cols as u32 * font.width as u32,
@@ -214,41 +290,99 @@ fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey) -> ImgEntry {
     if pw == 0 || ph == 0 {
         return ImgEntry::Failed("no room".into());
     }
+    let plain = key.view.is_none() && key.frame == 0;
     let mut salt = Fnv::new();
     salt.write(&pw.to_le_bytes());
     salt.write(&ph.to_le_bytes());
     salt.write(b"thumb-v1");
-    let dkey = file_key(&key.path, salt.finish());
+    let dkey = file_key(&key.path, salt.finish()).filter(|_| plain);
     let cached = dkey
         .and_then(|k| disk.get_bytes(k))
         .and_then(|b| image::load_from_memory(&b).ok());
-    let img = match cached {
-        Some(img) => img,
-        None => match osteoai::imaging::decode(&key.path) {
-            Ok(img) => {
-                // Downscale before encoding: only the pixels the cells can show.
-                let small = if img.width() > pw || img.height() > ph {
-                    img.thumbnail(pw, ph)
-                } else {
-                    img
-                };
-                let small = DynamicImage::ImageRgb8(small.to_rgb8());
-                if let Some(k) = dkey {
-                    let mut png = Vec::new();
-                    if small
-                        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                        .is_ok()
-                    {
-                        disk.put_bytes(k, &png);
-                    }
+    let (img, info) = match cached {
+        Some(img) => (img, None),
+        None => {
+            let bytes = match osteoai::imaging::read_limited(&key.path) {
+                Ok(b) => b,
+                Err(e) => return ImgEntry::Failed(e.0),
+            };
+            let d = match osteoai::imaging::decode_full(&bytes, key.frame) {
+                Ok(d) => d,
+                Err(e) => return ImgEntry::Failed(e.0),
+            };
+            let view = key.view.map(|v| v.view());
+            let info = info_of(&d, view, show_phi, &bytes);
+            let img = match (&d.deep, view) {
+                (Some(g), Some(v)) => DynamicImage::ImageLuma8(g.render(&v)),
+                _ => d.image,
+            };
+            // Downscale before encoding: only the pixels the cells can show.
+            let small = if img.width() > pw || img.height() > ph {
+                img.thumbnail(pw, ph)
+            } else {
+                img
+            };
+            let small = DynamicImage::ImageRgb8(small.to_rgb8());
+            if let Some(k) = dkey.filter(|_| d.deep.is_none() && d.dicom.is_none()) {
+                let mut png = Vec::new();
+                if small
+                    .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                    .is_ok()
+                {
+                    disk.put_bytes(k, &png);
                 }
-                small
             }
-            Err(e) => return ImgEntry::Failed(e.0),
-        },
+            (small, Some(Arc::new(info)))
+        }
     };
     match picker.new_protocol(img, Size::new(key.cols, key.rows), fill()) {
-        Ok(p) => ImgEntry::Ready(p),
+        Ok(p) => ImgEntry::Ready(p, info),
         Err(e) => ImgEntry::Failed(format!("cannot encode for the terminal: {e}")),
     }
+}
+
+/// What the preview shows of a decoded file besides its pixels.
+pub fn info_of(
+    d: &osteoai::imaging::Decoded,
+    view: Option<View>,
+    show_phi: bool,
+    bytes: &[u8],
+) -> PreviewInfo {
+    let mut info = PreviewInfo {
+        frames: 1,
+        ..Default::default()
+    };
+    if let Some(g) = &d.deep {
+        let v = view.unwrap_or_else(|| g.default_view());
+        info.title = Some(g.describe(&v));
+        let cw = |w: osteoai::window::Window| (w.center, w.width);
+        info.file_windows = (0..g.vois.len())
+            .map(|i| g.window_of(Choice::File(i)).map(cw))
+            .collect();
+        info.auto = g.window_of(Choice::Auto).map(cw);
+        info.full = g.window_of(Choice::Full).map(cw);
+    }
+    match &d.dicom {
+        Some(m) => {
+            info.frames = m.frames;
+            info.frame = m.frame;
+            info.meta = Some(m.meta.rows_for_panel());
+            if show_phi {
+                info.phi = osteoai::dicom::phi(bytes);
+            }
+        }
+        None => {
+            let depth = if d.deep.is_some() {
+                "16-bit gray"
+            } else {
+                "8-bit"
+            };
+            info.plain = Some(format!(
+                "{} × {} · {depth}",
+                d.image.width(),
+                d.image.height()
+            ));
+        }
+    }
+    info
 }

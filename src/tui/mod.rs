@@ -14,12 +14,14 @@ pub mod fit_view;
 pub mod images;
 pub mod input;
 pub mod matrix_ui;
+pub mod meta_panel;
 pub mod mouse;
 pub mod review;
 pub mod scores_worker;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
+pub mod window_level;
 pub mod worker;
 
 use std::io::{IsTerminal, Write};
@@ -182,7 +184,15 @@ fn handle(
             }
         }
         Event::FitDone { run, result } => app.fit_done(run, result),
-        Event::Image(key, entry, generation) => images.insert(key, entry, generation),
+        Event::Image(key, entry, generation) => {
+            if let images::ImgEntry::Ready(_, Some(info)) = &entry
+                && app.selected_item().is_some_and(|i| i.path == key.path)
+            {
+                app.wl.follow(&key.path);
+                app.wl.observe(&key.path, info.clone());
+            }
+            images.insert(key, entry, generation)
+        }
     }
     None
 }
@@ -364,6 +374,8 @@ pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result
     s.app.threshold_step = settings.threshold_step;
     s.app.thumbnail = settings.thumbnail;
     s.app.keymap = settings.keymap.clone();
+    s.app.wl.show_phi = args.show_phi;
+    s.images.set_show_phi(args.show_phi);
     s.link = Some(TermLink {
         query: terminal::query(args.protocol),
         answers: terminal::Answers::default(),
@@ -398,3 +410,5 @@ pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result
 mod snapshots;
 #[cfg(test)]
 mod snapshots_audit;
+#[cfg(test)]
+mod snapshots_dicom;

@@ -124,7 +124,7 @@ fn list_view_at_80x24_with_an_image_ready() {
         .picker
         .new_protocol(img, Size::new(key.cols, key.rows), super::images::fill())
         .unwrap();
-    images.insert(key, ImgEntry::Ready(proto), 0);
+    images.insert(key, ImgEntry::Ready(proto, None), 0);
     insta::assert_snapshot!(render(&mut a, &mut images, 80, 24));
 }
 

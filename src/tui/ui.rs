@@ -14,7 +14,7 @@ use ratatui::widgets::{
 use ratatui_image::Image;
 
 use super::app::{App, Layout, Mode};
-use super::images::{Images, ImgEntry, ImgKey};
+use super::images::{Images, ImgEntry, ImgKey, ViewKey};
 use super::mouse::Hit;
 use super::review::{CellKind, Item, cell_of};
 use super::theme::Theme;
@@ -71,14 +71,22 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
         }
     }
     if let Some(r) = right.filter(|_| app.layout != Layout::Audit && !zoomed) {
-        let matrix_h = 10.min(r.height / 2).max(8);
+        let matrix_h = if app.wl.show_meta {
+            16.min(r.height / 2).max(8)
+        } else {
+            10.min(r.height / 2).max(8)
+        };
         let [preview, matrix] =
             Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
         draw_preview(f, app, images, preview, theme, &mut wanted);
         app.hit(preview, Hit::Preview);
-        super::matrix_ui::draw(f, app, matrix, theme);
-        for (cell, row, col) in super::matrix_ui::cell_areas(app, matrix) {
-            app.hit(cell, Hit::Matrix(row, col));
+        if app.wl.show_meta {
+            super::meta_panel::draw(f, app, matrix, theme);
+        } else {
+            super::matrix_ui::draw(f, app, matrix, theme);
+            for (cell, row, col) in super::matrix_ui::cell_areas(app, matrix) {
+                app.hit(cell, Hit::Matrix(row, col));
+            }
         }
     }
     match &app.mode {
@@ -434,13 +442,9 @@ fn draw_grid(
             f.render_widget(b, cell);
             let [pic, caption] =
                 Split::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(img_area);
-            let key = ImgKey {
-                path: it.path.clone(),
-                cols: pic.width,
-                rows: pic.height,
-            };
+            let key = ImgKey::new(it.path.clone(), pic.width, pic.height);
             match images.get(&key) {
-                Some(ImgEntry::Ready(p)) => f.render_widget(Image::new(p), pic),
+                Some(ImgEntry::Ready(p, _)) => f.render_widget(Image::new(p), pic),
                 Some(ImgEntry::Failed(_)) => {
                     f.render_widget(Paragraph::new("unreadable").style(theme.bad()), pic)
                 }
@@ -471,10 +475,19 @@ fn draw_preview(
         f.render_widget(Block::bordered().title(" preview "), area);
         return;
     };
-    let block = Block::bordered().title(format!(" {} ", file_name(&it.name)));
+    let (view, frame) = app.wl.for_path(&it.path);
+    let block = Block::bordered()
+        .title(format!(" {} ", file_name(&it.name)))
+        .border_style(if app.mode == Mode::Window {
+            theme.focus()
+        } else {
+            ratatui::style::Style::default()
+        });
     let inner = block.inner(area);
-    f.render_widget(block, area);
-    let [pic, info] = Split::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
+    let [pic, info_area] =
+        Split::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
+    // What the drawn image's worker said (its window), for the bottom title.
+    let mut drawn = None;
     if let Some(e) = &it.error {
         f.render_widget(
             Paragraph::new(format!("cannot read this file:\n{e}"))
@@ -484,13 +497,14 @@ fn draw_preview(
         );
     } else {
         let key = ImgKey {
-            path: it.path.clone(),
-            cols: pic.width,
-            rows: pic.height,
+            view: view.map(|v| ViewKey::of(&v)),
+            frame,
+            ..ImgKey::new(it.path.clone(), pic.width, pic.height)
         };
         match images.get(&key) {
-            Some(ImgEntry::Ready(p)) => {
+            Some(ImgEntry::Ready(p, info)) => {
                 f.render_widget(Image::new(p), pic);
+                drawn = info.clone();
                 images.last_preview = Some(key.clone());
             }
             Some(ImgEntry::Failed(e)) => f.render_widget(
@@ -502,13 +516,30 @@ fn draw_preview(
             None => {
                 // Keep the previous image until this one is ready.
                 match images.last_preview.as_ref().and_then(|k| images.get(k)) {
-                    Some(ImgEntry::Ready(p)) => f.render_widget(Image::new(p), pic),
+                    Some(ImgEntry::Ready(p, info)) => {
+                        f.render_widget(Image::new(p), pic);
+                        drawn = info.clone();
+                    }
                     _ => f.render_widget(Paragraph::new("loading…").style(theme.dim()), pic),
                 }
                 wanted.insert(0, key);
             }
         }
     }
+    // The window shown goes in the bottom title, so that a long file name cannot hide it.
+    let mut window = String::new();
+    if let Some(t) = drawn.as_ref().and_then(|i| i.title.as_deref()) {
+        window.push_str(&format!(" {t} "));
+    }
+    if let Some(i) = drawn.as_ref().filter(|i| i.frames > 1) {
+        window.push_str(&format!(" frame {}/{} ", i.frame + 1, i.frames));
+    }
+    let block = if window.is_empty() {
+        block
+    } else {
+        block.title_bottom(Line::from(window).right_aligned())
+    };
+    f.render_widget(block, area);
     let pos_name = &app.classes.names[app.positive];
     let mut lines = Vec::new();
     let oof = it
@@ -536,7 +567,7 @@ fn draw_preview(
             lines.push(Line::styled(o.reason.clone(), theme.dim()));
         }
         Some(p) => {
-            let width = info.width.saturating_sub(24).max(10) as usize;
+            let width = info_area.width.saturating_sub(24).max(10) as usize;
             let filled = ((p * width as f64).round() as usize).min(width);
             let tpos =
                 ((app.threshold * width as f64).round() as usize).min(width.saturating_sub(1));
@@ -599,7 +630,13 @@ fn draw_preview(
         _ => "",
     };
     lines.push(Line::from(vec![truth, Span::raw(split), Span::raw(marks)]));
-    f.render_widget(Paragraph::new(lines), info);
+    if app.mode == Mode::Window {
+        lines.push(Line::styled(
+            "window/level: shown only; scores use the file's rule",
+            theme.dim(),
+        ));
+    }
+    f.render_widget(Paragraph::new(lines), info_area);
 }
 
 pub(super) fn opt(v: Option<f64>) -> String {
@@ -676,6 +713,14 @@ fn draw_roc(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
 pub const HELP: &[(&str, &str)] = &[
     ("mouse", "click a row, cell or matrix cell; wheel scrolls"),
     ("z", "zoom the preview (or click it)"),
+    (
+        "w",
+        "window/level the preview: ←→ width ↑↓ level, r a f i n [ ]",
+    ),
+    (
+        "i",
+        "DICOM metadata panel (patient data only with --show-phi)",
+    ),
     ("j k ↓ ↑", "move (h l ← → in the grid)"),
     ("g G Home End", "first / last"),
     ("PgUp PgDn ^u ^d", "page / half page"),

@@ -1,0 +1,368 @@
+//! DICOM end to end, through the real binary: the generated fixtures classify (every one read,
+//! the DICOMDIR skipped, broken files named with their cause); no output format, log or
+//! dashboard screen carries the invented patient data unless `--show-phi`; public sample files
+//! from pydicom's test data (CR radiographs, JPEG 2000, JPEG lossless, JPEG-LS, RLE, LUTs)
+//! decode, and lossless encodings give the same pixels as their uncompressed twins; the
+//! dashboard windows a DICOM preview and shows its metadata in tmux.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::tmux::{Tmux, have_tmux, quit};
+use common::{osteoai, root, run};
+use osteoai::fixtures::dicom::PHI_VALUES;
+
+fn jsonl(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn assert_no_phi(what: &str, text: &str) {
+    for v in PHI_VALUES {
+        assert!(!text.contains(v), "{what} leaks {v:?}:\n{text}");
+    }
+}
+
+/// Every file under `dir`, read as text (lossy), for grepping.
+fn all_text(dir: &Path) -> String {
+    let mut s = String::new();
+    for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if e.file_type().is_file() {
+            s.push_str(&String::from_utf8_lossy(
+                &std::fs::read(e.path()).unwrap_or_default(),
+            ));
+        }
+    }
+    s
+}
+
+#[test]
+fn classify_reads_every_dicom_fixture_and_names_the_broken_ones() {
+    let cache = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(osteoai(cache.path()).args([
+        "classify",
+        "fixtures/dicom",
+        "--format",
+        "jsonl",
+        "--device",
+        "cpu",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let rows = jsonl(&out);
+    assert_eq!(rows.len(), 17, "every fixture but the DICOMDIR:\n{out}");
+    for r in &rows {
+        assert!(r["error"].is_null(), "{r}");
+        assert!(r["p_fracture"].as_f64().is_some(), "{r}");
+        assert!(!r["path"].as_str().unwrap().ends_with("DICOMDIR"));
+        assert!(r["label"].is_string(), "labels from folder names: {r}");
+    }
+    assert!(
+        rows.iter().any(|r| r["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("1.2.826.0.1.3680043.10.1234.6")),
+        "a DICOM file with no extension is found by content"
+    );
+    // The MONOCHROME1 twins score exactly like their MONOCHROME2 originals.
+    let p = |n: &str| {
+        rows.iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(n))
+            .unwrap()["p_fracture"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(p("mono1-12bit-windows.dcm"), p("mono2-12bit-windows.dcm"));
+    assert_eq!(p("mono1-12bit-auto.dcm"), p("mono2-12bit-auto.dcm"));
+
+    let (code, out, err) = run(osteoai(cache.path()).args([
+        "classify",
+        "fixtures/dicom-bad",
+        "--format",
+        "jsonl",
+        "--device",
+        "cpu",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let rows = jsonl(&out);
+    assert_eq!(rows.len(), 3, "{out}");
+    let error = |n: &str| {
+        rows.iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(n))
+            .unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        error("broken-header.dcm").contains("not a readable DICOM file"),
+        "{out}"
+    );
+    assert!(
+        error("report-no-pixels.dcm").contains("without pixel data"),
+        "{out}"
+    );
+    assert!(error("truncated-pixels.dcm").contains("DICOM"), "{out}");
+}
+
+#[test]
+fn no_output_carries_patient_data_without_show_phi() {
+    let cache = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut all = String::new();
+    for (format, ext) in [("table", "txt"), ("csv", "csv"), ("jsonl", "jsonl")] {
+        let (code, out, err) = run(osteoai(cache.path()).args([
+            "classify",
+            "fixtures/dicom",
+            "--format",
+            format,
+            "--device",
+            "cpu",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("phi-invented.dcm"), "{out}");
+        all += &out;
+        all += &err;
+        let file = out_dir.path().join(format!("scores.{ext}"));
+        let (code, _, err) = run(osteoai(cache.path()).args([
+            "classify",
+            "fixtures/dicom",
+            "--format",
+            format,
+            "--device",
+            "cpu",
+            "--output",
+            file.to_str().unwrap(),
+        ]));
+        assert_eq!(code, 0, "{err}");
+        all += &err;
+    }
+    let parquet = out_dir.path().join("scores.parquet");
+    let (code, _, err) = run(osteoai(cache.path()).args([
+        "classify",
+        "fixtures/dicom",
+        "--device",
+        "cpu",
+        "--output",
+        parquet.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    all += &err;
+    for args in [
+        vec!["eval", "fixtures/dicom", "--device", "cpu"],
+        vec![
+            "eval",
+            "fixtures/dicom",
+            "--device",
+            "cpu",
+            "--format",
+            "json",
+        ],
+        vec!["inspect", "fixtures/dicom"],
+        vec!["inspect", "fixtures/dicom", "--format", "jsonl"],
+    ] {
+        let (code, out, err) = run(osteoai(cache.path()).args(&args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        all += &out;
+        all += &err;
+    }
+    assert!(all.contains("Transfer syntax") || all.contains("transfer_syntax"));
+    all += &all_text(out_dir.path());
+    // Logs and caches (the state and cache folders of these runs).
+    all += &all_text(cache.path());
+    assert_no_phi("classify/eval/inspect outputs, logs and caches", &all);
+
+    // The flag shows them, so the test above can fail.
+    let (code, out, err) = run(osteoai(cache.path()).args([
+        "inspect",
+        "fixtures/dicom/nofracture/phi-invented.dcm",
+        "--show-phi",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(PHI_VALUES[0]) && out.contains(PHI_VALUES[5]),
+        "{out}"
+    );
+}
+
+/// The public samples (scripts/fetch-dicom-samples.sh), or None with a message; required in CI.
+fn samples() -> Option<PathBuf> {
+    let dir = std::env::var_os("OSTEOAI_DICOM_SAMPLES")
+        .map(PathBuf::from)
+        .filter(|p| p.join(".complete").is_file());
+    if dir.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "OSTEOAI_DICOM_SAMPLES is not set: CI runs scripts/fetch-dicom-samples.sh"
+        );
+        eprintln!(
+            "SKIPPED: OSTEOAI_DICOM_SAMPLES is not set; run scripts/fetch-dicom-samples.sh and \
+             point it at the folder"
+        );
+    }
+    dir
+}
+
+/// How many values differ, and the largest difference (no 2-million-value dump on failure).
+fn differences(a: &[f32], b: &[f32]) -> (usize, f32) {
+    assert_eq!(a.len(), b.len(), "sizes differ");
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x != y)
+        .fold((0, 0f32), |(n, m), (x, y)| (n + 1, m.max((x - y).abs())))
+}
+
+fn deep_values(path: &Path) -> Vec<f32> {
+    let d = osteoai::imaging::decode_path_full(path, 0)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    d.deep.expect("gray, deeper than 8 bits").values
+}
+
+#[test]
+fn public_sample_files_decode_and_lossless_codecs_match_their_uncompressed_twins() {
+    let Some(dir) = samples() else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let (code, out, err) =
+        run(osteoai(cache.path()).args(["inspect", dir.to_str().unwrap(), "--format", "jsonl"]));
+    let rows = jsonl(&out);
+    let row = |n: &str| {
+        rows.iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(n))
+            .unwrap_or_else(|| panic!("{n} not inspected:\n{out}"))
+            .clone()
+    };
+    // Known limits, named per file: 12-bit JPEG Extended (the JPEG decoder is 8-bit) and an
+    // RT plan with no pixels.
+    for r in &rows {
+        let name = r["path"].as_str().unwrap();
+        let expected_failure = name.ends_with("JPGExtended.dcm") || name.ends_with("rtplan.dcm");
+        assert_eq!(r["error"].is_string(), expected_failure, "{r}");
+    }
+    assert_eq!(code, 1, "two known failures: {err}");
+    assert!(
+        row("rtplan.dcm")["error"]
+            .as_str()
+            .unwrap()
+            .contains("without pixel data")
+    );
+    // CR radiographs, MONOCHROME1, 15 and 10 bits, windowed by the file.
+    let rg1 = row("RG1_J2KI.dcm");
+    assert_eq!(rg1["dicom"]["modality"], "CR");
+    assert_eq!(rg1["dicom"]["photometric"], "MONOCHROME1");
+    assert_eq!(rg1["width"], 1841);
+    assert!(
+        rg1["window"]
+            .as_str()
+            .unwrap()
+            .starts_with("W 30000 L 15000")
+    );
+    assert!(row("mlut_18.dcm")["error"].is_null());
+    assert!(
+        row("vlut_04.dcm")["window"]
+            .as_str()
+            .unwrap()
+            .contains("VOI LUT")
+    );
+
+    // Lossless: identical modality values.
+    for (coded, plain) in [
+        ("RG1_J2KR.dcm", "RG1_UNCR.dcm"),
+        ("RG3_J2KR.dcm", "RG3_UNCR.dcm"),
+        ("MR2_J2KR.dcm", "MR2_UNCR.dcm"),
+        ("emri_small_RLE.dcm", "emri_small.dcm"),
+        ("emri_small_jpeg_ls_lossless.dcm", "emri_small.dcm"),
+        ("emri_small_jpeg_2k_lossless.dcm", "emri_small.dcm"),
+        ("emri_small_big_endian.dcm", "emri_small.dcm"),
+        ("MR_small_RLE.dcm", "MR_small.dcm"),
+        ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"),
+        ("MR_small_jp2klossless.dcm", "MR_small.dcm"),
+        ("MR_small_implicit.dcm", "MR_small.dcm"),
+        ("MR_small_bigendian.dcm", "MR_small.dcm"),
+    ] {
+        let (n, worst) = differences(
+            &deep_values(&dir.join(coded)),
+            &deep_values(&dir.join(plain)),
+        );
+        assert_eq!(
+            n, 0,
+            "{coded} vs {plain}: {n} values differ, by up to {worst}"
+        );
+    }
+    // Lossy: the archive's "UNCI" files are the decompressed lossy images.
+    for (coded, plain) in [
+        ("RG1_J2KI.dcm", "RG1_UNCI.dcm"),
+        ("RG3_J2KI.dcm", "RG3_UNCI.dcm"),
+        ("MR2_J2KI.dcm", "MR2_UNCI.dcm"),
+        ("JPEG2000.dcm", "JPEG2000_UNC.dcm"),
+    ] {
+        let (_, worst) = differences(
+            &deep_values(&dir.join(coded)),
+            &deep_values(&dir.join(plain)),
+        );
+        assert!(worst <= 2.0, "{coded} vs {plain}: worst difference {worst}");
+    }
+}
+
+fn start(name: &str, dir: &Path, cache: &Path, extra: &str) -> Tmux {
+    let cmd = format!(
+        "cd {} && {} {} {} --device cpu --protocol halfblocks {extra}",
+        root().display(),
+        common::tmux::isolated_env(cache),
+        env!("CARGO_BIN_EXE_osteoai"),
+        dir.display()
+    );
+    let t = Tmux::start(name, &cmd);
+    t.wait_for("the first frame", |s| s.contains("mono1-12bit-auto.dcm"));
+    t
+}
+
+#[test]
+fn dashboard_in_tmux_windows_a_dicom_preview_and_shows_metadata_without_phi() {
+    if !have_tmux() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let dir = root().join("fixtures/dicom");
+    let t = start("dicom", &dir, cache.path(), "");
+    // The first file (fracture/1.2.826…6, deflated 16-bit) is selected: its window in the title.
+    let s = t.wait_for("the window in the preview title", |s| s.contains("· auto"));
+    assert!(s.contains("W "), "{s}");
+    t.keys(&["w", "Right"]);
+    let s = t.wait_for("a manual window", |s| s.contains("· manual"));
+    assert!(s.contains("window/level"), "{s}");
+    t.keys(&["i"]);
+    t.wait_for("the inverted view", |s| s.contains("· inverted"));
+    t.keys(&["r"]);
+    t.wait_for("the rule's window again", |s| {
+        s.contains("· auto") && !s.contains("· manual")
+    });
+    t.keys(&["Escape", "i"]);
+    let s = t.wait_for("the metadata panel", |s| s.contains("Transfer syntax"));
+    assert!(s.contains("Deflated Explicit VR Little Endian"), "{s}");
+    assert!(s.contains("patient data hidden"), "{s}");
+    // Walk to the file with invented patient data: the panel never shows it.
+    t.keys(&["/"]);
+    t.literal("phi-invented");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the PHI fixture's metadata", |s| {
+        s.contains("phi-invented.dcm")
+            && s.contains("Explicit VR Little Endian")
+            && s.contains("HAND")
+    });
+    assert_no_phi("the dashboard", &s);
+    quit(&t);
+    assert_no_phi("the dashboard's logs and caches", &all_text(cache.path()));
+
+    // With --show-phi, the same panel shows it.
+    let t = start("dicom-phi", &dir, cache.path(), "--show-phi");
+    t.keys(&["i", "/"]);
+    t.literal("phi-invented");
+    t.keys(&["Enter"]);
+    t.wait_for("the patient name with --show-phi", |s| {
+        s.contains(PHI_VALUES[0])
+    });
+    quit(&t);
+}
