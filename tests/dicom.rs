@@ -38,17 +38,17 @@ fn all_text(dir: &Path) -> String {
     s
 }
 
+/// `osteoai classify DIR --device cpu` with more arguments.
+fn classify(cache: &Path, dir: &str, more: &[&str]) -> (i32, String, String) {
+    run(osteoai(cache)
+        .args(["classify", dir, "--device", "cpu"])
+        .args(more))
+}
+
 #[test]
 fn classify_reads_every_dicom_fixture_and_names_the_broken_ones() {
     let cache = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(osteoai(cache.path()).args([
-        "classify",
-        "fixtures/dicom",
-        "--format",
-        "jsonl",
-        "--device",
-        "cpu",
-    ]));
+    let (code, out, err) = classify(cache.path(), "fixtures/dicom", &["--format", "jsonl"]);
     assert_eq!(code, 0, "{err}");
     let rows = jsonl(&out);
     assert_eq!(rows.len(), 17, "every fixture but the DICOMDIR:\n{out}");
@@ -76,14 +76,7 @@ fn classify_reads_every_dicom_fixture_and_names_the_broken_ones() {
     assert_eq!(p("mono1-12bit-windows.dcm"), p("mono2-12bit-windows.dcm"));
     assert_eq!(p("mono1-12bit-auto.dcm"), p("mono2-12bit-auto.dcm"));
 
-    let (code, out, err) = run(osteoai(cache.path()).args([
-        "classify",
-        "fixtures/dicom-bad",
-        "--format",
-        "jsonl",
-        "--device",
-        "cpu",
-    ]));
+    let (code, out, err) = classify(cache.path(), "fixtures/dicom-bad", &["--format", "jsonl"]);
     assert_eq!(code, 0, "{err}");
     let rows = jsonl(&out);
     assert_eq!(rows.len(), 3, "{out}");
@@ -112,41 +105,26 @@ fn no_output_carries_patient_data_without_show_phi() {
     let out_dir = tempfile::tempdir().unwrap();
     let mut all = String::new();
     for (format, ext) in [("table", "txt"), ("csv", "csv"), ("jsonl", "jsonl")] {
-        let (code, out, err) = run(osteoai(cache.path()).args([
-            "classify",
-            "fixtures/dicom",
-            "--format",
-            format,
-            "--device",
-            "cpu",
-        ]));
+        let (code, out, err) = classify(cache.path(), "fixtures/dicom", &["--format", format]);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("phi-invented.dcm"), "{out}");
         all += &out;
         all += &err;
         let file = out_dir.path().join(format!("scores.{ext}"));
-        let (code, _, err) = run(osteoai(cache.path()).args([
-            "classify",
+        let (code, _, err) = classify(
+            cache.path(),
             "fixtures/dicom",
-            "--format",
-            format,
-            "--device",
-            "cpu",
-            "--output",
-            file.to_str().unwrap(),
-        ]));
+            &["--format", format, "--output", file.to_str().unwrap()],
+        );
         assert_eq!(code, 0, "{err}");
         all += &err;
     }
     let parquet = out_dir.path().join("scores.parquet");
-    let (code, _, err) = run(osteoai(cache.path()).args([
-        "classify",
+    let (code, _, err) = classify(
+        cache.path(),
         "fixtures/dicom",
-        "--device",
-        "cpu",
-        "--output",
-        parquet.to_str().unwrap(),
-    ]));
+        &["--output", parquet.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{err}");
     all += &err;
     for args in [
@@ -267,6 +245,19 @@ fn public_sample_files_decode_and_lossless_codecs_match_their_uncompressed_twins
             .contains("VOI LUT")
     );
 
+    // Against another decoder: min, max and sum of the pixels as pydicom 3.0.2 with
+    // pylibjpeg-libjpeg 2.5.0 decodes them (recorded once, by hand).
+    for (name, min, max, sum) in [
+        ("JPEG-LL.dcm", 0.0, 278.0, 3_596_452.0),
+        ("JPGLosslessP14SV1_1s_1f_8b.dcm", 0.0, 255.0, 13_572_107.0),
+        ("JPEGLSNearLossless_16.dcm", 0.0, 65535.0, 6_007_250.0),
+    ] {
+        let v = deep_values(&dir.join(name));
+        let lo = v.iter().copied().fold(f32::MAX, f32::min) as f64;
+        let hi = v.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let total: f64 = v.iter().map(|&x| x as f64).sum();
+        assert_eq!((lo, hi, total), (min, max, sum), "{name}");
+    }
     // Lossless: identical modality values.
     for (coded, plain) in [
         ("RG1_J2KR.dcm", "RG1_UNCR.dcm"),
@@ -307,14 +298,7 @@ fn public_sample_files_decode_and_lossless_codecs_match_their_uncompressed_twins
 }
 
 fn start(name: &str, dir: &Path, cache: &Path, extra: &str) -> Tmux {
-    let cmd = format!(
-        "cd {} && {} {} {} --device cpu --protocol halfblocks {extra}",
-        root().display(),
-        common::tmux::isolated_env(cache),
-        env!("CARGO_BIN_EXE_osteoai"),
-        dir.display()
-    );
-    let t = Tmux::start(name, &cmd);
+    let t = common::tmux::dashboard(name, dir, cache, extra);
     t.wait_for("the first frame", |s| s.contains("mono1-12bit-auto.dcm"));
     t
 }

@@ -41,14 +41,7 @@ fn matrix(screen: &str) -> [[u64; 2]; 2] {
 
 /// The dashboard on `dir` in a new tmux session of 120x40.
 fn start(name: &str, dir: &Path, cache: &Path) -> Tmux {
-    let cmd = format!(
-        "cd {} && {} {} {} --device cpu --protocol halfblocks",
-        root().display(),
-        common::tmux::isolated_env(cache),
-        env!("CARGO_BIN_EXE_osteoai"),
-        dir.display()
-    );
-    let t = Tmux::start(name, &cmd);
+    let t = common::tmux::dashboard(name, dir, cache, "");
     t.wait_for("the model", |s| s.contains("CPU (burn-flex"));
     t
 }

@@ -11,6 +11,19 @@ pub fn isolated_env(cache: &std::path::Path) -> String {
     format!("XDG_CACHE_HOME={c} XDG_STATE_HOME={c}/state XDG_CONFIG_HOME={c}/config NO_COLOR=1")
 }
 
+/// The checkout's dashboard on `dir` (CPU, half blocks, isolated folders, `extra` arguments) in
+/// a new session.
+pub fn dashboard(name: &str, dir: &std::path::Path, cache: &std::path::Path, extra: &str) -> Tmux {
+    let cmd = format!(
+        "cd {} && {} {} {} --device cpu --protocol halfblocks {extra}",
+        super::root().display(),
+        isolated_env(cache),
+        env!("CARGO_BIN_EXE_osteoai"),
+        dir.display()
+    );
+    Tmux::start(name, &cmd)
+}
+
 pub struct Tmux {
     pub name: String,
 }
