@@ -51,7 +51,7 @@ fn classify_reads_every_dicom_fixture_and_names_the_broken_ones() {
     let (code, out, err) = classify(cache.path(), "fixtures/dicom", &["--format", "jsonl"]);
     assert_eq!(code, 0, "{err}");
     let rows = jsonl(&out);
-    assert_eq!(rows.len(), 17, "every fixture but the DICOMDIR:\n{out}");
+    assert_eq!(rows.len(), 18, "every fixture but the DICOMDIR:\n{out}");
     for r in &rows {
         assert!(r["error"].is_null(), "{r}");
         assert!(r["p_fracture"].as_f64().is_some(), "{r}");

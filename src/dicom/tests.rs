@@ -48,6 +48,11 @@ fn gray_fixtures_decode_to_the_values_written_after_the_modality_transform() {
     );
     assert_eq!(gray("rle-12bit.dcm").values, f32s(frac.clone()), "RLE");
     assert_eq!(
+        gray("jpeg-lossless-12bit.dcm").values,
+        f32s(frac.clone()),
+        "JPEG lossless SV1"
+    );
+    assert_eq!(
         gray("jpegls-lossless-12bit.dcm").values,
         f32s(frac.clone()),
         "JPEG-LS lossless"
