@@ -9,7 +9,8 @@
 set -euo pipefail
 dest="${OSTEOAI_DICOM_SAMPLES:-$HOME/.cache/osteoai/dicom-samples}"
 mkdir -p "$dest"
-if [ -f "$dest/.complete" ]; then
+version=2  # bump when the list below changes
+if [ "$(cat "$dest/.complete" 2>/dev/null)" = "$version" ]; then
   echo "dicom samples: already in $dest"
   exit 0
 fi
@@ -30,7 +31,8 @@ wanted = {
         "MR_small_jp2klossless.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
         "JPEGLSNearLossless_16.dcm", "JPEG2000.dcm", "JPGExtended.dcm", "CT_small.dcm",
         "image_dfl.dcm", "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm",
-        "examples_ybr_color.dcm", "rtplan.dcm",
+        "examples_ybr_color.dcm", "rtplan.dcm", "SC_ybr_full_422_uncompressed.dcm",
+        "ExplVR_LitEndNoMeta.dcm",
     ]),
     "pydicom_data-1.0.0-py3-none-any.whl": ("data_store/data/", [
         "RG1_UNCR.dcm", "RG1_UNCI.dcm", "RG1_J2KR.dcm", "RG1_J2KI.dcm",
@@ -39,6 +41,7 @@ wanted = {
         "emri_small.dcm", "emri_small_RLE.dcm", "emri_small_jpeg_ls_lossless.dcm",
         "emri_small_jpeg_2k_lossless.dcm", "emri_small_big_endian.dcm",
         "mlut_18.dcm", "vlut_04.dcm", "MR2_UNCR.dcm", "MR2_UNCI.dcm", "MR2_J2KR.dcm", "MR2_J2KI.dcm", "US1_J2KR.dcm",
+        "SC_ybr_full_uncompressed.dcm",
     ]),
 }
 for wheel, (prefix, names) in wanted.items():
@@ -51,5 +54,5 @@ for wheel, (prefix, names) in wanted.items():
         with zipfile.ZipFile(os.path.join(tmp, wheel)) as z, open(os.path.join(dest, "LICENSE-" + wheel.split("-")[0]), "wb") as out:
             out.write(z.read(lic[0]))
 PY
-touch "$dest/.complete"
+echo "$version" > "$dest/.complete"
 echo "dicom samples: $(ls "$dest" | grep -c '\.dcm$') files in $dest"

@@ -161,6 +161,13 @@ fn decode_bytes_unguarded(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
     let reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError(format!("cannot read: {e}")))?;
+    if reader.format().is_none() && crate::dicom::looks_like_headerless_dicom(bytes) {
+        return Err(DecodeError(
+            "looks like a DICOM data set without its Part 10 header (no DICM at byte 128): \
+             not read; rewrite it with a header (e.g. dcmconv +F)"
+                .into(),
+        ));
+    }
     decode_reader(reader)
 }
 

@@ -16,9 +16,23 @@ use image::RgbImage;
 use crate::imaging::{DecodeError, MAX_SIDE};
 use crate::window::DeepGray;
 
+/// The transfer syntaxes whose pixel data is stored as is.
+const NATIVE: &[&str] = &[
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.2",
+];
+
 /// Whether `bytes` start like a DICOM Part 10 file.
 pub fn is_dicom(bytes: &[u8]) -> bool {
     bytes.len() >= 132 && &bytes[128..132] == b"DICM"
+}
+
+/// Whether `bytes` look like a DICOM data set written without its Part 10 header (no preamble,
+/// no `DICM`): little-endian group 0x0002 or 0x0008 first, as old archives have them.
+pub fn looks_like_headerless_dicom(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && matches!(bytes[..2], [0x02, 0x00] | [0x08, 0x00]) && bytes[3] == 0x00
 }
 
 /// A file named DICOMDIR: the index of a DICOM medium, not an image. The scan skips it; the
@@ -88,6 +102,29 @@ pub fn decode(bytes: &[u8], frame: u32) -> Result<DicomImage, DecodeError> {
             "frame {} asked of a file with {frames}",
             frame + 1
         )));
+    }
+    let ybr = meta.photometric.as_deref();
+    if matches!(ybr, Some("YBR_FULL" | "YBR_FULL_422"))
+        && meta.bits_allocated == Some(8)
+        && NATIVE.contains(&meta.transfer_syntax.as_str())
+    {
+        // Uncompressed YBR: converted here (dicom-pixeldata sizes 4:2:2 as three bytes a
+        // pixel, and its YBR_FULL conversion differs from the standard's full-range one).
+        let planar =
+            meta::int::<u16>(&obj, dicom_dictionary_std::tags::PLANAR_CONFIGURATION) == Some(1);
+        let subsampled = ybr == Some("YBR_FULL_422");
+        return Ok(DicomImage {
+            pixels: Pixels::Color(pixels::ybr_native(
+                &obj,
+                (cols, rows),
+                frame,
+                subsampled,
+                planar,
+            )?),
+            frames,
+            frame,
+            meta,
+        });
     }
     let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| {
         DecodeError(format!(

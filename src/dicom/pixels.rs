@@ -6,6 +6,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_object::mem::InMemDicomObject;
 use dicom_pixeldata::{DecodedPixelData, PhotometricInterpretation, PixelRepresentation};
+use image::RgbImage;
 
 use super::meta::{Meta, int, text};
 use super::{Pixels, chain};
@@ -32,6 +33,60 @@ pub(super) fn to_pixels(
             meta.photometric.as_deref().unwrap_or("?")
         ))),
     }
+}
+
+/// Uncompressed YBR_FULL (Y Cb Cr a pixel, or three planes) and YBR_FULL_422 (Y1 Y2 Cb Cr for
+/// each pair of pixels), full-range YCbCr to RGB (PS3.3 C.7.6.3.1.2).
+pub(super) fn ybr_native(
+    obj: &DefaultDicomObject,
+    (cols, rows): (u16, u16),
+    frame: u32,
+    subsampled: bool,
+    planar: bool,
+) -> Result<RgbImage, DecodeError> {
+    let (w, h) = (cols as usize, rows as usize);
+    let size = w * h * if subsampled { 2 } else { 3 };
+    let bytes = obj
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.to_bytes().ok())
+        .ok_or_else(|| DecodeError("cannot read the YBR pixel data".into()))?;
+    let data = bytes
+        .get(frame as usize * size..(frame as usize + 1) * size)
+        .filter(|_| !subsampled || w % 2 == 0)
+        .ok_or_else(|| {
+            DecodeError(format!(
+                "YBR pixel data too short or odd width ({} bytes for {w}x{h})",
+                bytes.len()
+            ))
+        })?;
+    let rgb = |y: u8, cb: u8, cr: u8| {
+        let (y, cb, cr) = (y as f32, cb as f32 - 128.0, cr as f32 - 128.0);
+        let c = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        [
+            c(y + 1.402 * cr),
+            c(y - 0.344_136 * cb - 0.714_136 * cr),
+            c(y + 1.772 * cb),
+        ]
+    };
+    let mut px = Vec::with_capacity(w * h * 3);
+    if subsampled {
+        for q in data.chunks_exact(4) {
+            px.extend(rgb(q[0], q[2], q[3]));
+            px.extend(rgb(q[1], q[2], q[3]));
+        }
+    } else if planar {
+        let n = w * h;
+        for i in 0..n {
+            px.extend(rgb(data[i], data[n + i], data[2 * n + i]));
+        }
+    } else {
+        for p in data.chunks_exact(3) {
+            px.extend(rgb(p[0], p[1], p[2]));
+        }
+    }
+    RgbImage::from_raw(w as u32, h as u32, px)
+        .ok_or_else(|| DecodeError("YBR pixel data of the wrong size".into()))
 }
 
 fn gray(
