@@ -104,9 +104,6 @@ fn inspect(path: &std::path::Path, repeat: usize, show_phi: bool) -> Row {
                     .collect(),
             );
         }
-        if let Ok(m) = osteoai::dicom::read_meta(&bytes) {
-            row.dicom = Some(m);
-        }
     }
     let mut times = Vec::new();
     let mut last = None;
@@ -133,7 +130,13 @@ fn inspect(path: &std::path::Path, repeat: usize, show_phi: bool) -> Row {
                 row.dicom = Some(info.meta);
             }
         }
-        Some(Err(e)) => row.error = Some(e.0),
+        Some(Err(e)) => {
+            row.error = Some(e.0);
+            // The header alone, when the pixels are what failed.
+            if row.kind == "dicom" {
+                row.dicom = osteoai::dicom::read_meta(&bytes).ok();
+            }
+        }
         None => {}
     }
     row
