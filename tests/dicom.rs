@@ -145,11 +145,38 @@ fn no_output_carries_patient_data_without_show_phi() {
         all += &out;
         all += &err;
     }
+    // The audit, on a copy (it keeps its decisions beside the data), in every format and with
+    // its report folder.
+    let copy = tempfile::tempdir().unwrap();
+    common::copy_tree(&root().join("fixtures/dicom"), copy.path());
+    let reports = out_dir.path().join("audit");
+    for format in ["table", "csv", "json"] {
+        let (code, out, err) = run(osteoai(cache.path()).args([
+            "audit",
+            copy.path().to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--format",
+            format,
+            "--out",
+            reports.to_str().unwrap(),
+        ]));
+        assert_eq!(code, 0, "audit {format}: {err}");
+        assert!(
+            out.contains("identical pixels") || out.contains("exact"),
+            "{out}"
+        );
+        all += &out;
+        all += &err;
+    }
+    assert!(reports.join("findings.csv").is_file());
+    // Whatever the audit keeps beside the data (not the data: the DICOM file holds the values).
+    all += &all_text(&copy.path().join(".osteoai"));
     assert!(all.contains("Transfer syntax") || all.contains("transfer_syntax"));
     all += &all_text(out_dir.path());
     // Logs and caches (the state and cache folders of these runs).
     all += &all_text(cache.path());
-    assert_no_phi("classify/eval/inspect outputs, logs and caches", &all);
+    assert_no_phi("classify/eval/inspect/audit outputs, logs and caches", &all);
 
     // The flag shows them, so the test above can fail.
     let (code, out, err) = run(osteoai(cache.path()).args([
