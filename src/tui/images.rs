@@ -300,7 +300,18 @@ pub(super) fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey, show_phi:
         .and_then(|k| disk.get_bytes(k))
         .and_then(|b| image::load_from_memory(&b).ok());
     let (img, info) = match cached {
-        Some(img) => (img, None),
+        // Only 8-bit images are cached: their size from the header is all the panel shows.
+        Some(img) => {
+            let plain = image::image_dimensions(&key.path)
+                .map(|(w, h)| format!("{w} × {h} · 8-bit"))
+                .ok();
+            let info = PreviewInfo {
+                frames: 1,
+                plain,
+                ..Default::default()
+            };
+            (img, Some(Arc::new(info)))
+        }
         None => {
             let bytes = match osteoai::imaging::read_limited(&key.path) {
                 Ok(b) => b,
