@@ -23,7 +23,7 @@ pub const TRANSFER_SYNTAXES: &[(&str, &str, bool)] = &[
     ("1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)", true),
     (
         "1.2.840.10008.1.2.4.51",
-        "JPEG Extended (Process 2 & 4; 8-bit only)",
+        "JPEG Extended (Process 2 & 4)",
         true,
     ),
     ("1.2.840.10008.1.2.4.57", "JPEG Lossless (Process 14)", true),

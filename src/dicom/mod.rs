@@ -103,6 +103,19 @@ pub fn decode(bytes: &[u8], frame: u32) -> Result<DicomImage, DecodeError> {
             frame + 1
         )));
     }
+    if meta.transfer_syntax == "1.2.840.10008.1.2.4.51"
+        && meta.bits_stored.unwrap_or(8) > 8
+        && meta.samples_per_pixel.unwrap_or(1) == 1
+    {
+        // Process 4 (12-bit), which the generic JPEG decoder does not read.
+        let gray = pixels::jpeg12(&obj, &meta, frame)?;
+        return Ok(DicomImage {
+            pixels: Pixels::Gray(gray),
+            frames,
+            frame,
+            meta,
+        });
+    }
     let ybr = meta.photometric.as_deref();
     if matches!(ybr, Some("YBR_FULL" | "YBR_FULL_422"))
         && meta.bits_allocated == Some(8)

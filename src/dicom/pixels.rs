@@ -106,6 +106,79 @@ fn gray(
         d.high_bit(),
         signed,
     )?;
+    let eight_bit = d.bits_stored() <= 8 && !signed;
+    Ok(gray_from_stored(
+        obj,
+        Some(d),
+        stored,
+        (w, h),
+        eight_bit,
+        monochrome1,
+    ))
+}
+
+/// 12-bit JPEG Extended (process 4) frame `frame`, decoded by libjpeg-turbo-rs.
+pub(super) fn jpeg12(
+    obj: &DefaultDicomObject,
+    meta: &Meta,
+    frame: u32,
+) -> Result<DeepGray, DecodeError> {
+    let frags = obj
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.fragments())
+        .ok_or_else(|| DecodeError("12-bit JPEG: the pixel data is not encapsulated".into()))?;
+    let frames = meta.frames.max(1) as usize;
+    let jpeg: Vec<u8> = if frames == 1 {
+        frags.iter().flatten().copied().collect()
+    } else if frags.len() == frames {
+        frags[frame as usize].clone()
+    } else {
+        return Err(DecodeError(format!(
+            "12-bit JPEG: {} fragments for {frames} frames",
+            frags.len()
+        )));
+    };
+    let img = libjpeg_turbo_rs::decompress_12bit(&jpeg)
+        .map_err(|e| DecodeError(format!("cannot decode the 12-bit JPEG: {e}")))?;
+    let (w, h) = (
+        meta.columns.unwrap_or(0) as u32,
+        meta.rows.unwrap_or(0) as u32,
+    );
+    if img.num_components != 1 || (img.width as u32, img.height as u32) != (w, h) {
+        return Err(DecodeError(format!(
+            "12-bit JPEG of {}x{}x{} in a {w}x{h} gray image",
+            img.width, img.height, img.num_components
+        )));
+    }
+    let data: Vec<u8> = img
+        .data
+        .iter()
+        .flat_map(|&v| (v as u16).to_le_bytes())
+        .collect();
+    let bits = meta.bits_stored.unwrap_or(12).clamp(1, 16);
+    let signed = meta.pixel_representation == Some(1);
+    let stored = stored_values(&data, img.data.len(), 16, bits, bits - 1, signed)?;
+    let monochrome1 = meta.photometric.as_deref() == Some("MONOCHROME1");
+    Ok(gray_from_stored(
+        obj,
+        None,
+        stored,
+        (w, h),
+        false,
+        monochrome1,
+    ))
+}
+
+/// Stored values to a `DeepGray`: padding, the modality transform, the file's VOIs.
+fn gray_from_stored(
+    obj: &DefaultDicomObject,
+    d: Option<&DecodedPixelData<'_>>,
+    stored: Vec<i64>,
+    (w, h): (u32, u32),
+    eight_bit: bool,
+    monochrome1: bool,
+) -> DeepGray {
     let o: &InMemDicomObject = obj;
     let padding = padding_range(o);
     let modality = ModalityTransform::read(o, d);
@@ -120,14 +193,14 @@ fn gray(
             }
         })
         .collect();
-    Ok(DeepGray {
+    DeepGray {
         width: w,
         height: h,
         values,
         vois: vois(o, d),
         monochrome1,
-        eight_bit: identity && d.bits_stored() <= 8 && !signed,
-    })
+        eight_bit: identity && eight_bit,
+    }
 }
 
 /// The stored values of one frame: `bits_stored` bits at `high_bit`, sign-extended when signed.
@@ -207,7 +280,7 @@ enum ModalityTransform {
 }
 
 impl ModalityTransform {
-    fn read(o: &InMemDicomObject, d: &DecodedPixelData<'_>) -> ModalityTransform {
+    fn read(o: &InMemDicomObject, d: Option<&DecodedPixelData<'_>>) -> ModalityTransform {
         if let Some(item) = o
             .element_opt(tags::MODALITY_LUT_SEQUENCE)
             .ok()
@@ -218,10 +291,25 @@ impl ModalityTransform {
         {
             return ModalityTransform::Lut(first, data);
         }
-        let r = d.rescale().ok().and_then(|r| r.first().copied());
+        let float = |tag| {
+            o.element_opt(tag)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_float64().ok())
+        };
+        let r = match d {
+            Some(d) => d
+                .rescale()
+                .ok()
+                .and_then(|r| r.first().map(|r| (r.slope, r.intercept))),
+            None => Some((
+                float(tags::RESCALE_SLOPE).unwrap_or(1.0),
+                float(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+            )),
+        };
         match r {
-            Some(r) if r.slope.is_finite() && r.intercept.is_finite() && r.slope != 0.0 => {
-                ModalityTransform::Rescale(r.slope, r.intercept)
+            Some((m, b)) if m.is_finite() && b.is_finite() && m != 0.0 => {
+                ModalityTransform::Rescale(m, b)
             }
             _ => ModalityTransform::Rescale(1.0, 0.0),
         }
@@ -274,7 +362,7 @@ fn lut_item(item: &InMemDicomObject) -> Option<(i64, u32, Vec<f64>)> {
 }
 
 /// The file's VOI transforms: VOI LUT Sequence items, then each window centre/width.
-fn vois(o: &InMemDicomObject, d: &DecodedPixelData<'_>) -> Vec<Voi> {
+fn vois(o: &InMemDicomObject, d: Option<&DecodedPixelData<'_>>) -> Vec<Voi> {
     let mut out = Vec::new();
     let items = o
         .element_opt(tags::VOILUT_SEQUENCE)
@@ -311,14 +399,13 @@ fn vois(o: &InMemDicomObject, d: &DecodedPixelData<'_>) -> Vec<Voi> {
             .map(|(&center, &width)| dicom_pixeldata::WindowLevel { center, width })
             .collect()
     } else {
-        d.window().ok().flatten().unwrap_or_default().to_vec()
+        d.and_then(|d| d.window().ok().flatten().map(<[_]>::to_vec))
+            .unwrap_or_default()
     };
     let functions: Vec<VoiFunction> = match text(o, tags::VOILUT_FUNCTION) {
         Some(s) => s.split('\\').filter_map(VoiFunction::parse).collect(),
         None => d
-            .voi_lut_function()
-            .ok()
-            .flatten()
+            .and_then(|d| d.voi_lut_function().ok().flatten())
             .unwrap_or_default()
             .iter()
             .map(|f| match f {

@@ -57,6 +57,15 @@ fn gray_fixtures_decode_to_the_values_written_after_the_modality_transform() {
         f32s(frac.clone()),
         "JPEG-LS lossless"
     );
+    let j12 = gray("jpeg-extended-12bit.dcm").values;
+    let (worst, mean) = j12.iter().zip(&frac).fold((0.0f64, 0.0), |(w, m), (a, b)| {
+        let d = (*a as f64 - b).abs();
+        (w.max(d), m + d / frac.len() as f64)
+    });
+    assert!(
+        worst <= 64.0 && mean < 6.0,
+        "12-bit JPEG q95: worst {worst}, mean {mean}"
+    );
     let near = gray("jpegls-near-lossless-12bit.dcm").values;
     let worst = near
         .iter()
