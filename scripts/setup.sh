@@ -5,10 +5,11 @@
 #    linked as /usr/local/bin/cmake, when the cmake on PATH is older;
 #  - tmux, procps (pgrep) and e2fsprogs (chattr) for the end-to-end dashboard and journal tests,
 #    and Mesa's Vulkan drivers (wgpu's software adapter,
-#    used by the GPU-path test on machines without a GPU).
+#    used by the GPU-path test on machines without a GPU), and qemu-user, whose emulated CPUs
+#    without AVX-512 / AVX run the binary in tests/cpu_fallback.rs.
 set -euo pipefail
 
-pkgs=(build-essential pkg-config libclang-dev mesa-vulkan-drivers tmux procps e2fsprogs python3-venv git)
+pkgs=(build-essential pkg-config libclang-dev mesa-vulkan-drivers tmux procps e2fsprogs python3-venv git qemu-user)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,8 +5,8 @@
 
 use burn::tensor::Device;
 
-/// Where the backbone runs: `auto`, `cpu`, `ndarray`, `gpu` or `gpu:K` (the K-th hardware
-/// adapter of `osteoai devices`, counting from 0).
+/// Where the backbone runs: `auto`, `cpu`, `flex`, `ndarray`, `gpu` or `gpu:K` (the K-th
+/// hardware adapter of `osteoai devices`, counting from 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
     /// A hardware GPU if one answers, else the CPU (flex).
@@ -15,8 +15,11 @@ pub enum DeviceChoice {
     Gpu,
     /// The K-th hardware GPU adapter, as `osteoai devices` lists them.
     GpuIndex(usize),
-    /// burn-flex, the fast pure-Rust CPU backend.
+    /// osteoai's own CPU kernels (`osteoai-kernels`: NHWC, fused epilogues, AVX-512/AVX2
+    /// chosen at run time) on the burn model's weights.
     Cpu,
+    /// burn-flex, burn's pure-Rust CPU backend, on standard ops (for comparison).
+    Flex,
     /// burn-ndarray (deprecated in burn 0.22, slower; kept for comparison).
     Ndarray,
 }
@@ -29,12 +32,13 @@ impl std::str::FromStr for DeviceChoice {
             "auto" => DeviceChoice::Auto,
             "gpu" => DeviceChoice::Gpu,
             "cpu" => DeviceChoice::Cpu,
+            "flex" => DeviceChoice::Flex,
             "ndarray" => DeviceChoice::Ndarray,
             _ => match t.strip_prefix("gpu:").map(str::parse::<usize>) {
                 Some(Ok(k)) => DeviceChoice::GpuIndex(k),
                 _ => {
                     return Err(format!(
-                        "device {s:?}: auto, cpu, ndarray, gpu or gpu:K (K from `osteoai devices`)"
+                        "device {s:?}: auto, cpu, flex, ndarray, gpu or gpu:K (K from `osteoai devices`)"
                     ));
                 }
             },
@@ -49,6 +53,7 @@ impl std::fmt::Display for DeviceChoice {
             DeviceChoice::Gpu => f.write_str("gpu"),
             DeviceChoice::GpuIndex(k) => write!(f, "gpu:{k}"),
             DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Flex => f.write_str("flex"),
             DeviceChoice::Ndarray => f.write_str("ndarray"),
         }
     }
@@ -151,6 +156,8 @@ pub struct Selected {
     /// e.g. `CPU (burn-flex, 2 threads)` or `GPU: NVIDIA H100 80GB HBM3 (Vulkan)`.
     pub description: String,
     pub is_gpu: bool,
+    /// The backbone runs on osteoai's CPU kernels (weights loaded on `device`, burn-flex).
+    pub native: bool,
     /// Why `auto` did not pick a GPU, when it did not.
     pub note: Option<String>,
 }
@@ -167,12 +174,27 @@ fn cpu_threads() -> usize {
         .unwrap_or(1)
 }
 
+/// burn-flex on standard ops.
 pub fn flex() -> Selected {
     Selected {
         device: Device::flex(),
         description: format!("CPU (burn-flex, {} threads)", cpu_threads()),
         is_gpu: false,
+        native: false,
         note: None,
+    }
+}
+
+/// osteoai's CPU kernels, at the vector level this CPU has (or `OSTEOAI_CPU_ISA` asks for).
+pub fn cpu() -> Selected {
+    Selected {
+        description: format!(
+            "CPU (osteoai kernels, {}, {} threads)",
+            osteoai_kernels::isa::active().name(),
+            cpu_threads()
+        ),
+        native: true,
+        ..flex()
     }
 }
 
@@ -216,12 +238,14 @@ pub fn select(choice: DeviceChoice) -> crate::error::Result<Selected> {
 
 fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
     match choice {
-        DeviceChoice::Cpu => Ok(flex()),
+        DeviceChoice::Cpu => Ok(cpu()),
+        DeviceChoice::Flex => Ok(flex()),
         #[allow(deprecated)]
         DeviceChoice::Ndarray => Ok(Selected {
             device: Device::ndarray(),
             description: format!("CPU (burn-ndarray, {} threads)", cpu_threads()),
             is_gpu: false,
+            native: false,
             note: None,
         }),
         DeviceChoice::GpuIndex(k) => {
@@ -239,6 +263,7 @@ fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
                 device: p.device,
                 description: format!("GPU {k}: {} ({})", p.name, p.backend),
                 is_gpu: true,
+                native: false,
                 note: None,
             })
         }
@@ -253,6 +278,7 @@ fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
                 device: p.device,
                 description: format!("GPU: {} ({}, {kind})", p.name, p.backend),
                 is_gpu: !p.software,
+                native: false,
                 note: None,
             })
         }
@@ -261,6 +287,7 @@ fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
                 device: p.device,
                 description: format!("GPU: {} ({})", p.name, p.backend),
                 is_gpu: true,
+                native: false,
                 note: None,
             }),
             Ok(p) => Ok(Selected {
@@ -268,11 +295,11 @@ fn select_msg(choice: DeviceChoice) -> Result<Selected, String> {
                     "only a software GPU adapter ({}); using the CPU",
                     p.name
                 )),
-                ..flex()
+                ..cpu()
             }),
             Err(e) => Ok(Selected {
                 note: Some(format!("{e}; using the CPU")),
-                ..flex()
+                ..cpu()
             }),
         },
     }
@@ -284,7 +311,7 @@ mod tests {
 
     #[test]
     fn choices_parse_and_print() {
-        for s in ["auto", "gpu", "gpu:3", "cpu", "ndarray"] {
+        for s in ["auto", "gpu", "gpu:3", "cpu", "flex", "ndarray"] {
             assert_eq!(s.parse::<DeviceChoice>().unwrap().to_string(), s);
         }
         assert_eq!(
@@ -310,14 +337,13 @@ mod tests {
     }
 
     #[test]
-    fn auto_never_fails_and_cpu_is_flex() {
+    fn auto_never_fails_and_cpu_is_the_kernels() {
         let s = select(DeviceChoice::Auto).unwrap();
         assert!(s.description.starts_with("CPU") || s.description.starts_with("GPU"));
-        assert!(
-            select(DeviceChoice::Cpu)
-                .unwrap()
-                .description
-                .contains("flex")
-        );
+        assert!(s.is_gpu || s.native, "auto without a GPU runs the kernels");
+        let cpu = select(DeviceChoice::Cpu).unwrap();
+        assert!(cpu.native && cpu.description.contains("osteoai kernels"));
+        let flex = select(DeviceChoice::Flex).unwrap();
+        assert!(!flex.native && flex.description.contains("burn-flex"));
     }
 }

@@ -35,6 +35,8 @@ pub struct Batch {
 /// recipe of a manifest.
 pub struct Backbone {
     pub net: EfficientNetLite0,
+    /// The same weights packed for osteoai's CPU kernels, when the device is `cpu`.
+    pub native: Option<osteoai_kernels::Net>,
     pub preprocess: Preprocess,
     pub features: FeatureSpec,
     pub device: Selected,
@@ -64,6 +66,11 @@ impl Backbone {
             ));
         }
         let net = load_burnpack(&weights, manifest.backbone.folded, &device.device)?;
+        let native = if device.native {
+            Some(crate::model::native::pack(&net)?)
+        } else {
+            None
+        };
         let mut h = Fnv::new();
         h.write(&std::fs::read(&weights).unwrap_or_default());
         h.write(
@@ -78,6 +85,7 @@ impl Backbone {
         );
         Ok(Backbone {
             net,
+            native,
             preprocess: manifest.preprocess.clone(),
             features: manifest.backbone.features.clone(),
             device,
@@ -96,6 +104,15 @@ impl Backbone {
         let spec = &self.features;
         let device = &self.device.device;
         let backbone = &self.net;
+        if let Some(native) = &self.native {
+            let run = std::panic::AssertUnwindSafe(|| {
+                crate::model::native::features(native, &inputs, n, s, spec)
+            });
+            return match std::panic::catch_unwind(run) {
+                Ok(r) => r,
+                Err(p) => Err(format!("backbone failed: {}", panic_text(&p))),
+            };
+        }
         let run = std::panic::AssertUnwindSafe(|| {
             let x = Tensor::<4>::from_data(TensorData::new(inputs, [n, 3, s, s]), device);
             backbone

@@ -18,7 +18,7 @@ pub const DEFAULT_TOML: &str = r##"# osteoai configuration: $XDG_CONFIG_HOME/ost
 # Model bundle folder for every command; "" means $OSTEOAI_MODEL, else ./models/default,
 # else the model built into the binary.
 bundle = ""
-# Where the CNN runs unless --device says: auto, cpu, ndarray, gpu, gpu:K.
+# Where the CNN runs unless --device says: auto, cpu, flex, ndarray, gpu, gpu:K.
 device = "auto"
 
 [dashboard]
@@ -220,7 +220,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
             .map_err(|_| {
                 bad(
                     d.span(),
-                    format!("device {:?}: auto, cpu, ndarray, gpu or gpu:K", d.get_ref()),
+                    format!(
+                        "device {:?}: auto, cpu, flex, ndarray, gpu or gpu:K",
+                        d.get_ref()
+                    ),
                 )
             })?;
     }

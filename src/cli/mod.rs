@@ -69,8 +69,9 @@ pub struct ModelArgs {
     /// Model bundle folder [default: $OSTEOAI_MODEL, else models/default].
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Where the CNN runs: auto (a hardware GPU when one answers, else the CPU), cpu, ndarray,
-    /// gpu, or gpu:K (the K-th GPU of `osteoai devices`).
+    /// Where the CNN runs: auto (a hardware GPU when one answers, else the CPU), cpu (osteoai's
+    /// kernels), flex or ndarray (burn's CPU backends), gpu, or gpu:K (the K-th GPU of `osteoai
+    /// devices`).
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
 }
@@ -329,9 +330,14 @@ pub fn main() -> i32 {
 }
 
 fn devices() -> Result<i32, String> {
-    let cpu = device::flex();
+    let cpu = device::cpu();
     let mut rows = vec![
         vec!["cpu".to_string(), cpu.description, String::new()],
+        vec![
+            "flex".into(),
+            device::flex().description,
+            "burn's CPU backend on standard ops; for comparison".into(),
+        ],
         vec![
             "ndarray".into(),
             "CPU (burn-ndarray, slower; for comparison)".into(),

@@ -5,6 +5,7 @@ pub mod effnet;
 pub mod head;
 pub mod import;
 pub mod manifest;
+pub mod native;
 
 pub use bundle::Bundle;
 pub use manifest::Manifest;
