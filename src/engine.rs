@@ -73,6 +73,8 @@ impl Backbone {
         };
         let mut h = Fnv::new();
         h.write(&std::fs::read(&weights).unwrap_or_default());
+        // The input pipeline's version: cached features from another one are not reused.
+        h.write(crate::model_input::VERSION.as_bytes());
         h.write(
             serde_json::to_string(&manifest.preprocess)
                 .unwrap_or_default()

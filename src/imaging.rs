@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, imageops::FilterType};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 
 use crate::window::DeepGray;
@@ -229,17 +229,6 @@ pub enum ResizeFilter {
     Lanczos3,
 }
 
-impl ResizeFilter {
-    fn filter(self) -> FilterType {
-        match self {
-            ResizeFilter::Nearest => FilterType::Nearest,
-            ResizeFilter::Bilinear => FilterType::Triangle,
-            ResizeFilter::Bicubic => FilterType::CatmullRom,
-            ResizeFilter::Lanczos3 => FilterType::Lanczos3,
-        }
-    }
-}
-
 /// Model input: RGB, `size` x `size`, scaled to [0, 1], then `(x - mean) / std` per channel.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Preprocess {
@@ -272,27 +261,24 @@ impl Preprocess {
     /// Channel-first (CHW) input for one image. Gray, 16-bit, palette and alpha images are
     /// converted to 8-bit RGB first (alpha dropped), as the backbone expects.
     pub fn apply(&self, img: &DynamicImage) -> Vec<f32> {
-        let rgb = img.to_rgb8();
-        let (s, n) = (self.size, (self.size * self.size) as usize);
-        let resized = if rgb.dimensions() == (s, s) {
-            rgb
-        } else {
-            image::imageops::resize(&rgb, s, s, self.filter.filter())
-        };
-        let mut out = vec![0f32; 3 * n];
-        let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
-        let shift: [f32; 3] = std::array::from_fn(|c| self.mean[c] / self.std[c]);
-        for (i, px) in resized.pixels().enumerate() {
-            for c in 0..3 {
-                out[c * n + i] = px.0[c] as f32 * scale[c] - shift[c];
-            }
-        }
-        out
+        self.apply_pixels(&crate::model_input::Pixels::from_image(img))
     }
 
     /// Decode and preprocess one file.
     pub fn load(&self, path: &Path) -> Result<Vec<f32>, DecodeError> {
-        decode(path).map(|img| self.apply(&img))
+        self.load_bytes(&read_limited(path)?)
+    }
+
+    /// Decode and preprocess one file's bytes: a large 8-bit JPEG at reduced size in the DCT
+    /// domain (`model_input`), anything else decoded in full by the rule of `decode_full`.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
+        if bytes.starts_with(&[0xFF, 0xD8])
+            && jpeg_is_complete(bytes)
+            && let Some(px) = crate::model_input::scaled_jpeg(bytes, self.size)
+        {
+            return px.map(|px| self.apply_pixels(&px));
+        }
+        decode_full(bytes, 0).map(|d| self.apply(&d.image))
     }
 }
 

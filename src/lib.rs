@@ -21,6 +21,7 @@ pub mod labels;
 pub mod marks;
 pub mod metrics;
 pub mod model;
+pub mod model_input;
 pub mod scan;
 pub mod scores;
 pub mod shard;

@@ -22,6 +22,9 @@ pub struct BenchUiArgs {
     /// Images to generate.
     #[arg(long, default_value_t = 100_000)]
     pub images: usize,
+    /// Width and height of the generated images (e.g. 2000 for radiograph-sized JPEGs).
+    #[arg(long, default_value_t = 64)]
+    pub side: u32,
     /// Seconds of key presses while the folder is being classified.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
@@ -29,17 +32,17 @@ pub struct BenchUiArgs {
     pub model: crate::cli::ModelArgs,
 }
 
-/// Writes `n` small JPEG radiographs (64 distinct drawings, cycled) into fracture/ and
-/// nofracture/ under train/ val/ test/.
-fn generate(dir: &Path, n: usize) -> std::io::Result<()> {
+/// Writes `n` JPEG radiographs of `side` x `side` (64 distinct drawings, cycled) into
+/// fracture/ and nofracture/ under train/ val/ test/.
+fn generate(dir: &Path, n: usize, side: u32) -> std::io::Result<()> {
     let tiles: Vec<(bool, Vec<u8>)> = (0..64u64)
         .map(|s| {
             let frac = s % 2 == 0;
             let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(
                 1000 + s,
                 frac,
-                64,
-                64,
+                side,
+                side,
             ));
             let mut v = Vec::new();
             img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Jpeg)
@@ -61,7 +64,7 @@ fn generate(dir: &Path, n: usize) -> std::io::Result<()> {
         }
         std::fs::write(d.join(format!("img_{i:06}.jpg")), bytes)?;
     }
-    std::fs::write(dir.join(".complete"), n.to_string())
+    std::fs::write(dir.join(".complete"), format!("{n} {side}"))
 }
 
 fn key(c: char) -> Event {
@@ -84,12 +87,13 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
     crate::return_memory_at_once();
     if std::fs::read_to_string(a.dir.join(".complete"))
         .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        != Some(a.images)
+        .as_deref()
+        .map(str::trim)
+        != Some(format!("{} {}", a.images, a.side).as_str())
     {
         let t = Instant::now();
         let _ = std::fs::remove_dir_all(&a.dir);
-        generate(&a.dir, a.images)
+        generate(&a.dir, a.images, a.side)
             .map_err(|e| format!("cannot generate {}: {e}", a.dir.display()))?;
         eprintln!(
             "generated {} images in {} in {:.1} s",
@@ -153,6 +157,22 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
         classified
     );
     println!("frames drawn             {}", stats.frames);
+    match (s.app.job.as_ref(), s.app.last_run) {
+        (Some(j), _) => println!(
+            "classification           {}/{} when the keys stopped, {} img/s",
+            j.done,
+            j.total,
+            s.app
+                .rate()
+                .map(|r| format!("{r:.1}"))
+                .unwrap_or("-".into())
+        ),
+        (None, Some((done, total, rate))) => println!(
+            "last run                 {done}/{total}, {} img/s (the status bar's figure)",
+            rate.map(|r| format!("{r:.1}")).unwrap_or("cached".into())
+        ),
+        (None, None) => println!("classification           not started"),
+    }
     println!(
         "peak RSS                 {}",
         peak.map(|p| format!("{p:.0} MiB"))

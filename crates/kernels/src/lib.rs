@@ -8,6 +8,7 @@
 
 pub mod depthwise;
 pub mod isa;
+pub mod layout;
 pub mod net;
 pub mod pointwise;
 #[cfg(test)]
