@@ -42,7 +42,7 @@ fn matrix(screen: &str) -> [[u64; 2]; 2] {
 /// The dashboard on `dir` in a new tmux session of 120x40.
 fn start(name: &str, dir: &Path, cache: &Path) -> Tmux {
     let t = common::tmux::dashboard(name, dir, cache, "");
-    t.wait_for("the model", |s| s.contains("CPU (burn-flex"));
+    t.wait_for("the model", |s| s.contains("CPU (osteoai kernels"));
     t
 }
 

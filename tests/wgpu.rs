@@ -74,7 +74,8 @@ fn auto_does_not_pick_a_software_adapter() {
     let line = err.lines().find(|l| l.contains("osteoai: device")).unwrap();
     // Without a hardware GPU auto must choose the CPU; on a GPU machine, a hardware adapter.
     assert!(
-        line.contains("CPU (burn-flex") || (line.contains("GPU:") && !line.contains("software")),
+        line.contains("CPU (osteoai kernels")
+            || (line.contains("GPU:") && !line.contains("software")),
         "{line}"
     );
 }
