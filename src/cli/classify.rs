@@ -40,9 +40,9 @@ pub struct ClassifyArgs {
     /// becomes the shard's index (`all` without sharding).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Images per backbone batch.
-    #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
-    pub batch: usize,
+    /// Images per backbone batch [default: 32 on a GPU, 8 on the CPU].
+    #[arg(long)]
+    pub batch: Option<usize>,
     #[command(flatten)]
     pub shard: ShardArgs,
     /// Keep the rows already in --output and score only the images not there yet (after a
@@ -175,20 +175,22 @@ fn score_scope(
 pub fn score(
     paths: &[PathBuf],
     model: &ModelArgs,
-    batch: usize,
+    batch: Option<usize>,
 ) -> Result<(Engine, Vec<ScoreRow>, Vec<ScanIssue>), String> {
     let engine = load(model, batch)?;
     let sc = scope(paths, &engine.manifest().classes, None)?;
     let never = AtomicBool::new(false);
+    let batch = engine.backbone.batch_size;
     let (rows, _) = score_scope(&engine, &sc, &HashSet::new(), batch, &never, |_| Ok(()))?;
     Ok((engine, rows, sc.issues))
 }
 
-fn load(model: &ModelArgs, batch: usize) -> Result<Engine, String> {
+/// Loads the engine; without `batch`, the device's batch size (`engine::default_batch`).
+fn load(model: &ModelArgs, batch: Option<usize>) -> Result<Engine, String> {
     let dir = model_dir(&model.model)?;
     let device = select_device(model.device)?;
     let mut engine = Engine::load(&dir, device).map_err(|e| e.to_string())?;
-    engine.backbone.batch_size = batch.max(1);
+    engine.backbone.batch_size = batch.unwrap_or(engine.backbone.batch_size).max(1);
     engine.features_cache = Some(osteoai::features::default_cache());
     Ok(engine)
 }
@@ -261,6 +263,7 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
         return Err("Parquet goes to a file: --output FILE.parquet".into());
     }
     let engine = load(&a.model, a.batch)?;
+    let batch = engine.backbone.batch_size;
     let m = engine.manifest().clone();
     let sc = scope(&a.paths, &m.classes, shard)?;
     if let Some(s) = shard {
@@ -303,7 +306,7 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
             meta.rows = w.rows;
             meta.write(path)?;
             let (rows, complete) =
-                score_scope(&engine, &sc, &skip, a.batch, &cancel, |r| w.append(r))?;
+                score_scope(&engine, &sc, &skip, batch, &cancel, |r| w.append(r))?;
             meta.rows = w.rows;
             meta.complete = complete;
             if complete {
@@ -319,7 +322,7 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
         }
         None => {
             let (rows, complete) =
-                score_scope(&engine, &sc, &HashSet::new(), a.batch, &cancel, |_| Ok(()))?;
+                score_scope(&engine, &sc, &HashSet::new(), batch, &cancel, |_| Ok(()))?;
             let done: Vec<ScoreRow> = rows
                 .iter()
                 .filter(|r| r.p.is_some() || r.error.is_some())

@@ -28,8 +28,9 @@ pub struct EvalArgs {
     pub min_auc: Option<f64>,
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
-    pub batch: usize,
+    /// Images per backbone batch [default: 32 on a GPU, 8 on the CPU].
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Scores computed before (`classify --output`, `merge`): the metrics of those rows
     /// against DIR's folder labels, with no model run.
     #[arg(long, value_name = "FILE")]

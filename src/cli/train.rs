@@ -51,8 +51,9 @@ pub struct TrainArgs {
     /// Do not read or write the feature cache.
     #[arg(long)]
     pub no_cache: bool,
-    #[arg(long, default_value_t = osteoai::engine::DEFAULT_BATCH)]
-    pub batch: usize,
+    /// Images per backbone batch [default: 32 on a GPU, 8 on the CPU].
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Also write the features to FILE (f32 rows) and FILE.json (paths, labels, splits).
     #[arg(long, hide = true)]
     pub dump_features: Option<PathBuf>,
@@ -132,7 +133,7 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
     base.head.num_features = base.backbone.features.dim();
     let device = select_device(a.device)?;
     let mut backbone = Backbone::load(&a.base, &base, device)?;
-    backbone.batch_size = a.batch.max(1);
+    backbone.batch_size = a.batch.unwrap_or(backbone.batch_size).max(1);
     let cfg = TrainConfig {
         data: a.dir.clone(),
         out: a.out.clone(),

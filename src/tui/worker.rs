@@ -129,9 +129,7 @@ fn serve(
     let loaded = osteoai::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
     let engine = match loaded {
         Ok(mut e) => {
-            // CPU: batch 8 is as fast as 16 (see README benchmarks) and halves activation memory;
-            // a GPU wants larger batches.
-            e.backbone.batch_size = if e.backbone.device.is_gpu { 32 } else { 8 };
+            // The batch size is the device's (`engine::default_batch`), as for `classify`.
             e.features_cache = Some(osteoai::features::default_cache());
             let info = ModelInfo {
                 name: e.bundle.name().to_string(),
