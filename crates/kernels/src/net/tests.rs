@@ -187,6 +187,19 @@ fn flip_average_is_the_mean_of_image_and_mirror() {
 }
 
 #[test]
+fn an_empty_batch_gives_no_rows() {
+    let mut r = Lcg(9);
+    let weights = small(&mut r);
+    let net = Net::new(&weights.0, &weights.1, &weights.2).unwrap();
+    for flip in [false, true] {
+        let f = net
+            .features(Isa::Baseline, &[], 0, 16, 16, &[Tap::Head], &[Pool::Avg], flip)
+            .unwrap();
+        assert!(f.is_empty());
+    }
+}
+
+#[test]
 fn shapes_that_do_not_chain_are_refused() {
     let mut r = Lcg(2);
     let (stem, mut blocks, head) = small(&mut r);
