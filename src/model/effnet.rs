@@ -16,18 +16,10 @@ use serde::{Deserialize, Serialize};
 const BN_EPS: f64 = 1e-3;
 
 /// (repeats, kernel, stride, expand ratio, in, out) per stage: `r1_k3_s11_e1_i32_o16`, ...
-const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-];
+const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = osteoai_kernels::LITE0_STAGES;
 
 /// Channels of the head's output (the classic 1280-d EfficientNet features).
-pub const HEAD_CHANNELS: usize = 1280;
+pub const HEAD_CHANNELS: usize = osteoai_kernels::LITE0_HEAD;
 
 /// A convolution followed by a batch norm, or a convolution with bias once folded.
 #[derive(Module, Debug)]

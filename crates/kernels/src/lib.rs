@@ -13,9 +13,25 @@ pub mod net;
 pub mod pointwise;
 #[cfg(test)]
 mod reference;
+pub mod synthetic;
 
 pub use isa::Isa;
 pub use net::{BlockWeights, ConvWeights, Net, NetError, Pool, Tap};
+
+/// EfficientNet-Lite0's stages after the 32-channel stem: (repeats, kernel, stride, expand
+/// ratio, in, out), `r1_k3_s11_e1_i32_o16`, ... (the network osteoai's backbone is).
+pub const LITE0_STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+];
+
+/// Channels of EfficientNet-Lite0's 1x1 head (the classic 1280-d features).
+pub const LITE0_HEAD: usize = 1280;
 
 /// TensorFlow "same" padding along one axis: `(output size, padding before)`; the odd pixel of
 /// padding goes after (burn's `PaddingConfig2d::Same`, ONNX `SAME_UPPER`).

@@ -1,22 +1,6 @@
 //! Plain reference implementations for the tests: direct NCHW convolution and layout changes.
 
-/// A small deterministic generator of test values.
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    /// `n` values in `[-scale, scale)`.
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
-}
+pub use crate::synthetic::Lcg;
 
 /// Direct convolution, TensorFlow "same" padding, f64 accumulation. `x` is `[cin, h, w]`,
 /// `w` is `[cout, cin / groups, k, k]`; the result is `[cout, oh, ow]`.

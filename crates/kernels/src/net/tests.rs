@@ -2,26 +2,7 @@
 
 use super::*;
 use crate::reference::{Lcg, conv_nchw};
-
-fn conv(
-    r: &mut Lcg,
-    cin: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-) -> ConvWeights {
-    let fan = (cin / groups * k * k) as f32;
-    ConvWeights {
-        weight: r.vec(cout * (cin / groups) * k * k, 2.0 / fan.sqrt()),
-        bias: r.vec(cout, 0.2),
-        cin,
-        cout,
-        k,
-        stride,
-        groups,
-    }
-}
+use crate::synthetic::conv;
 
 /// A small network with every kind of block: no expansion, stride 2 with kernel 5, residual.
 fn small(r: &mut Lcg) -> (ConvWeights, Vec<BlockWeights>, ConvWeights) {
@@ -193,7 +174,16 @@ fn an_empty_batch_gives_no_rows() {
     let net = Net::new(&weights.0, &weights.1, &weights.2).unwrap();
     for flip in [false, true] {
         let f = net
-            .features(Isa::Baseline, &[], 0, 16, 16, &[Tap::Head], &[Pool::Avg], flip)
+            .features(
+                Isa::Baseline,
+                &[],
+                0,
+                16,
+                16,
+                &[Tap::Head],
+                &[Pool::Avg],
+                flip,
+            )
             .unwrap();
         assert!(f.is_empty());
     }
