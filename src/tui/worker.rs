@@ -1,6 +1,7 @@
 //! The classification worker: owns the engine (and through it the LightGBM owner thread),
-//! loads it off the UI thread, and works through a queue of images batch by batch, checking
-//! for new orders between batches. Scores are cached on disk per file identity and model.
+//! loads it off the UI thread, and works through a queue of images a few batches at a time
+//! (the engine's pipeline decodes ahead), checking for new orders between groups. Scores are
+//! cached on disk per file identity and model.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -41,6 +42,10 @@ pub enum Order {
         groups: HashMap<PathBuf, usize>,
     },
 }
+
+/// Batches handed to the engine's pipeline at once: enough for its decoding to run ahead
+/// of the backbone, few enough that a new order waits well under a second.
+const LOOKAHEAD_BATCHES: usize = 4;
 
 /// Handle used by the runtime.
 pub struct Worker {
@@ -250,9 +255,11 @@ fn serve(
         if queue.is_empty() {
             continue;
         }
-        // One batch: cached scores answer at once, the rest go through the model.
+        // A few batches: cached scores answer at once, the rest go through the model's pipeline,
+        // which decodes the next batch while the backbone runs this one (`cancel` still stops
+        // it between batches; other orders wait for the group).
         let mut batch: Vec<(usize, PathBuf)> = Vec::new();
-        while batch.len() < engine.backbone.batch_size
+        while batch.len() < engine.backbone.batch_size * LOOKAHEAD_BATCHES
             && let Some((index, path)) = queue.pop_front()
         {
             let key = file_key(&path, salt);
