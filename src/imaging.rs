@@ -269,6 +269,18 @@ impl Preprocess {
         self.load_bytes(&read_limited(path)?)
     }
 
+    /// Decoded pixels of one file's bytes, before resizing (large JPEGs already reduced in the
+    /// DCT domain while staying at least twice `size`): fine-tuning augments from these.
+    pub fn decode_pixels(&self, bytes: &[u8]) -> Result<crate::model_input::Pixels, DecodeError> {
+        if bytes.starts_with(&[0xFF, 0xD8])
+            && jpeg_is_complete(bytes)
+            && let Some(px) = crate::model_input::scaled_jpeg(bytes, self.size)
+        {
+            return px;
+        }
+        decode_full(bytes, 0).map(|d| crate::model_input::Pixels::from_image(&d.image))
+    }
+
     /// Decode and preprocess one file's bytes: a large 8-bit JPEG at reduced size in the DCT
     /// domain (`model_input`), anything else decoded in full by the rule of `decode_full`.
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {

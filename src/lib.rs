@@ -13,6 +13,7 @@ pub mod dicom;
 pub mod engine;
 pub mod error;
 pub mod features;
+pub mod finetune;
 pub mod fit;
 pub mod fixtures;
 pub mod imaging;

@@ -144,7 +144,8 @@ impl Preprocess {
     }
 }
 
-fn resize(px: &Pixels, s: u32, filter: crate::imaging::ResizeFilter) -> Vec<u8> {
+/// Resizes decoded pixels to `s` x `s` (the aspect is not kept, as in the model input).
+pub fn resize(px: &Pixels, s: u32, filter: crate::imaging::ResizeFilter) -> Vec<u8> {
     use crate::imaging::ResizeFilter as F;
     let kind = if px.channels == 1 {
         fr::PixelType::U8

@@ -328,3 +328,72 @@ fn kubernetes_indexed_job_runs_here_and_merges() {
     let merged = line.split_whitespace().nth(2).map(PathBuf::from).unwrap();
     assert_eq!(rows(&merged), images);
 }
+
+#[test]
+fn slurm_finetune_job_requeues_on_sigterm_and_resumes() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    fake_scheduler(home);
+    let data = home.join("data");
+    let mut seed = 4000;
+    for (split, n) in [("train", 16), ("val", 6)] {
+        for (class, fracture) in [("fracture", true), ("nofracture", false)] {
+            let d = data.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                osteoai::fixtures::radiograph(seed, fracture, 80, 80)
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+                seed += 1;
+            }
+        }
+    }
+    let out = home.join("models/tuned");
+    let sbatch = root().join("deploy/slurm/finetune.sbatch");
+    let job = || {
+        let mut c = script(&sbatch, home);
+        c.env("OSTEOAI_DATA_DIR", &data)
+            .env("OSTEOAI_MODEL_OUT", &out)
+            .env("SLURM_JOB_ID", "5151")
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .env(
+                "OSTEOAI_ARGS",
+                "--epochs 6 --size 64 --batch 4 --accum 1 --frozen-blocks 0 --device cpu",
+            );
+        c
+    };
+    let child = job()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signalled once the first epoch's checkpoint is there.
+    let state = home.join("models/tuned.checkpoint/state.json");
+    let start = Instant::now();
+    while !state.is_file() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(75), "{err}");
+    assert!(err.contains("continues with --resume"), "{err}");
+    let calls = std::fs::read_to_string(home.join("calls.log")).unwrap();
+    assert!(calls.contains("scontrol requeue 5151"), "{calls}");
+    // The requeued job resumes and finishes the bundle.
+    let o = job().output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from the checkpoint"), "{err}");
+    assert!(out.join("manifest.json").is_file());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["head"]["kind"], "linear");
+}

@@ -180,3 +180,55 @@ fn dashboard_in_tmux_classifies_filters_relabels_and_undoes() {
     assert_eq!(tree(&demo), before, "every file is back where it started");
     quit(&t);
 }
+
+#[test]
+fn finetune_in_tmux_shows_an_epoch_stops_on_esc_and_loads_the_best_model() {
+    if !have_tmux() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut seed = 3000;
+    for (split, n) in [("train", 24), ("val", 8)] {
+        for (class, fracture) in [("fracture", true), ("nofracture", false)] {
+            let d = work.path().join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                osteoai::fixtures::radiograph(seed, fracture, 96, 96)
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+                seed += 1;
+            }
+        }
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let conf = cache.path().join("config/osteoai");
+    std::fs::create_dir_all(&conf).unwrap();
+    // Small and slow enough to stop in the middle: every layer learns, at 64 px.
+    std::fs::write(
+        conf.join("config.toml"),
+        "[finetune]\nepochs = 30\nsize = 64\nbatch = 4\nfrozen_blocks = 0\n",
+    )
+    .unwrap();
+    let t = start("finetune", work.path(), cache.path());
+    t.keys(&["T"]);
+    t.wait_for("the confirmation", |s| s.contains("y: start"));
+    t.keys(&["y"]);
+    let s = t.wait_for("an epoch", |s| s.contains("best val ROC AUC"));
+    assert!(s.contains("fine-tuning the CNN"), "{s}");
+    t.keys(&["Escape"]);
+    let s = t.wait_for("the new model", |s| {
+        s.contains("efficientnet-lite0-finetuned")
+    });
+    assert!(!s.contains("fine-tuning ended"), "{s}");
+    let bundle = work.path().join(".osteoai/models/finetuned");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["training"]["interrupted"], true, "{}", m["training"]);
+    let epochs = m["training"]["history"].as_array().unwrap().len();
+    assert!((1..30).contains(&epochs), "{epochs} epochs");
+    // The folder is scored again with the new model: the matrix fills.
+    let s = t.wait_for("scores of the new model", |s| s.contains("actual\\pred"));
+    eprintln!("{s}");
+    quit(&t);
+}

@@ -32,6 +32,58 @@ pub struct BenchArgs {
     /// Also print one JSON line with every figure.
     #[arg(long)]
     pub json: bool,
+    /// Time fine-tuning steps instead (forward + backward + AdamW, the batch sizes given),
+    /// reported as `train_img_s` (and `train_img_s_<batch>` per batch size).
+    #[arg(long)]
+    pub train: bool,
+    /// With --train: blocks kept frozen (0 trains every layer, as the PyTorch peer does).
+    #[arg(long, default_value_t = 0)]
+    pub frozen_blocks: usize,
+    /// With --train: timed steps per batch size.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+}
+
+/// `bench --train`: training images per second per batch size, one JSON line with --json.
+fn run_train(a: &BenchArgs, engine: &Engine, inputs: &[Vec<f32>]) -> Result<i32, String> {
+    let size = engine.backbone.preprocess.size as usize;
+    let mut json = serde_json::Map::new();
+    let mut first = None;
+    for &bs in &a.batch_sizes {
+        let v = osteoai::finetune::bench::train_img_s(
+            engine.backbone.net.clone(),
+            &engine.backbone.device,
+            inputs,
+            size,
+            bs.max(1),
+            a.frozen_blocks,
+            a.steps.max(1),
+        )?;
+        println!(
+            "train batch {bs}: {v:.2} img/s (forward + backward + AdamW, {} of 16 blocks frozen, {size} px, {})",
+            a.frozen_blocks, engine.backbone.device.description
+        );
+        first.get_or_insert(v);
+        json.insert(format!("train_img_s_{bs}"), v.into());
+    }
+    let peak = peak_rss_mib();
+    println!(
+        "peak RSS {}",
+        peak.map(|p| format!("{p:.0} MiB"))
+            .unwrap_or_else(|| "unknown".into())
+    );
+    if a.json {
+        json.insert("train_img_s".into(), first.into());
+        json.insert("frozen_blocks".into(), a.frozen_blocks.into());
+        json.insert("size".into(), size.into());
+        json.insert(
+            "device".into(),
+            engine.backbone.device.description.clone().into(),
+        );
+        json.insert("peak_rss_mib".into(), peak.into());
+        println!("{}", serde_json::Value::Object(json));
+    }
+    Ok(0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -101,6 +153,9 @@ pub fn run(a: BenchArgs) -> Result<i32, String> {
     let ok = inputs.len();
     if ok == 0 {
         return Err("no image decoded".into());
+    }
+    if a.train {
+        return run_train(&a, &engine, &inputs);
     }
     // The backbone alone with the classic recipe (one forward, global average pool of the head):
     // the same work as the PyTorch peer (`../shared/bench/peer_effnet.py`).

@@ -197,7 +197,7 @@ fn load(model: &ModelArgs, batch: Option<usize>) -> Result<Engine, String> {
 
 /// SIGTERM and SIGINT set `cancel` (the batch in flight finishes) and record which signal came;
 /// a second one ends the process at once.
-fn stop_on_signals(cancel: &Arc<AtomicBool>) -> Arc<AtomicUsize> {
+pub fn stop_on_signals(cancel: &Arc<AtomicBool>) -> Arc<AtomicUsize> {
     let which = Arc::new(AtomicUsize::new(0));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, cancel.clone());
@@ -207,7 +207,7 @@ fn stop_on_signals(cancel: &Arc<AtomicBool>) -> Arc<AtomicUsize> {
     which
 }
 
-fn signal_name(sig: usize) -> &'static str {
+pub fn signal_name(sig: usize) -> &'static str {
     match sig as i32 {
         signal_hook::consts::SIGTERM => "SIGTERM",
         signal_hook::consts::SIGINT => "SIGINT",

@@ -31,6 +31,15 @@ threshold_step = 0.01
 # Grid thumbnail cell, in columns and rows.
 thumbnail = [18, 9]
 
+[finetune]
+# What T in the dashboard fine-tunes with (as `osteoai train --finetune`); 0 means the default:
+# 8 epochs, 224 px, batch 16.
+epochs = 0
+size = 0
+batch = 0
+# Blocks (of 16) kept frozen; unset: 0 on a GPU, 6 on the CPU.
+# frozen_blocks = 6
+
 [colors]
 # Names (red, light-green, dark-gray, ...), indexes ("42") or "#rrggbb". NO_COLOR turns all off.
 title = "cyan"
@@ -72,6 +81,7 @@ export = "E"
 audit = "A"
 fit = "O"
 scores = "o"
+fine_tune = "T"
 "##;
 
 #[derive(Deserialize, Default)]
@@ -79,6 +89,7 @@ scores = "o"
 struct File {
     model: ModelSection,
     dashboard: DashboardSection,
+    finetune: FinetuneSection,
     colors: std::collections::BTreeMap<String, Spanned<String>>,
     keys: std::collections::BTreeMap<String, Spanned<String>>,
 }
@@ -97,6 +108,15 @@ struct DashboardSection {
     mouse: Option<bool>,
     threshold_step: Option<Spanned<f64>>,
     thumbnail: Option<Spanned<[u16; 2]>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct FinetuneSection {
+    epochs: Option<Spanned<usize>>,
+    size: Option<Spanned<u32>>,
+    batch: Option<Spanned<usize>>,
+    frozen_blocks: Option<Spanned<usize>>,
 }
 
 /// The actions of `[keys]` and their default characters.
@@ -127,6 +147,7 @@ pub const ACTIONS: &[(&str, char)] = &[
     ("audit", 'A'),
     ("fit", 'O'),
     ("scores", 'o'),
+    ("fine_tune", 'T'),
 ];
 
 /// The colour names of `[colors]`.
@@ -157,6 +178,8 @@ pub struct Config {
     /// Pressed character → the default character of its action (only where they differ, plus
     /// defaults left unbound, mapped to None).
     pub keymap: Vec<(char, Option<char>)>,
+    /// `[finetune]`: the dashboard's fine-tuning recipe settings.
+    pub finetune: osteoai::finetune::Overrides,
 }
 
 impl Default for Config {
@@ -170,6 +193,7 @@ impl Default for Config {
             thumbnail: (18, 9),
             colors: Vec::new(),
             keymap: Vec::new(),
+            finetune: Default::default(),
         }
     }
 }
@@ -260,6 +284,42 @@ pub fn parse(text: &str) -> Result<Config, String> {
             ));
         }
         c.thumbnail = (w, h);
+    }
+    let ft = &file.finetune;
+    let nonzero =
+        |v: &Option<Spanned<usize>>, max: usize, what: &str| -> Result<Option<usize>, String> {
+            match v {
+                None => Ok(None),
+                Some(x) if *x.get_ref() == 0 => Ok(None),
+                Some(x) if *x.get_ref() <= max => Ok(Some(*x.get_ref())),
+                Some(x) => Err(bad(
+                    x.span(),
+                    format!("{what} {}: at most {max}", x.get_ref()),
+                )),
+            }
+        };
+    c.finetune.epochs = nonzero(&ft.epochs, 1000, "epochs")?;
+    c.finetune.batch = nonzero(&ft.batch, 1024, "batch")?;
+    if let Some(x) = &ft.frozen_blocks {
+        if *x.get_ref() > 16 {
+            return Err(bad(
+                x.span(),
+                format!("frozen_blocks {}: 0 to 16", x.get_ref()),
+            ));
+        }
+        c.finetune.frozen_blocks = Some(*x.get_ref());
+    }
+    if let Some(z) = &ft.size
+        && *z.get_ref() != 0
+    {
+        let v = *z.get_ref();
+        if v < 32 || v > 1024 || !v.is_multiple_of(32) {
+            return Err(bad(
+                z.span(),
+                format!("size {v}: a multiple of 32 from 32 to 1024"),
+            ));
+        }
+        c.finetune.size = Some(v);
     }
     for (name, v) in &file.colors {
         if !COLORS.contains(&name.as_str()) {

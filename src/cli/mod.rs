@@ -8,6 +8,7 @@ pub use bench::peak_rss_mib;
 mod classify;
 pub mod config;
 mod eval;
+mod finetune;
 mod fit;
 mod inspect;
 pub mod logging;

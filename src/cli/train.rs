@@ -22,9 +22,10 @@ pub struct TrainArgs {
     /// Output bundle folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Bundle (or folder with backbone.bpk) whose backbone, classes and preprocessing are reused.
-    #[arg(long, default_value = "models/default")]
-    pub base: PathBuf,
+    /// Bundle (or folder with backbone.bpk) whose backbone, classes and preprocessing are reused
+    /// [default: as --model everywhere: $OSTEOAI_MODEL, ./models/default, the built-in model].
+    #[arg(long)]
+    pub base: Option<PathBuf>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
@@ -57,6 +58,8 @@ pub struct TrainArgs {
     /// Also write the features to FILE (f32 rows) and FILE.json (paths, labels, splits).
     #[arg(long, hide = true)]
     pub dump_features: Option<PathBuf>,
+    #[command(flatten)]
+    pub finetune: super::finetune::FinetuneArgs,
 }
 
 fn parse_tap(s: &str) -> Result<Tap, String> {
@@ -79,14 +82,14 @@ fn parse_pool(s: &str) -> Result<Pool, String> {
 }
 
 /// The base manifest: the bundle's own, or a fresh one around a bare `backbone.bpk`.
-fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
-    if a.base.join(osteoai::model::bundle::MANIFEST).is_file() {
-        return Ok(Bundle::read_manifest(&a.base)?);
+fn base_manifest(base: &std::path::Path) -> Result<Manifest, String> {
+    if base.join(osteoai::model::bundle::MANIFEST).is_file() {
+        return Ok(Bundle::read_manifest(base)?);
     }
-    if !a.base.join("backbone.bpk").is_file() {
+    if !base.join("backbone.bpk").is_file() {
         return Err(format!(
             "{} has neither a manifest.json nor a backbone.bpk",
-            a.base.display()
+            base.display()
         ));
     }
     let features = FeatureSpec::classic();
@@ -106,8 +109,7 @@ fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
             weights: "backbone.bpk".into(),
             folded: true,
             features,
-            license_file: a
-                .base
+            license_file: base
                 .join("WEIGHTS-LICENSE.md")
                 .is_file()
                 .then(|| "WEIGHTS-LICENSE.md".into()),
@@ -115,11 +117,17 @@ fn base_manifest(a: &TrainArgs) -> Result<Manifest, String> {
         threshold: 0.5,
         provenance: Provenance::default(),
         metrics: Default::default(),
+        training: None,
     })
 }
 
 pub fn run(a: TrainArgs) -> Result<i32, String> {
-    let mut base = base_manifest(&a)?;
+    let base_dir = super::model_dir(&a.base)?;
+    if a.finetune.finetune {
+        let base = base_manifest(&base_dir)?;
+        return super::finetune::run(&a, &base_dir, &base);
+    }
+    let mut base = base_manifest(&base_dir)?;
     if let Some(t) = &a.taps {
         base.backbone.features.taps = t.iter().map(|s| parse_tap(s)).collect::<Result<_, _>>()?;
     }
@@ -132,7 +140,7 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
     base.backbone.features.validate()?;
     base.head.num_features = base.backbone.features.dim();
     let device = select_device(a.device)?;
-    let mut backbone = Backbone::load(&a.base, &base, device)?;
+    let mut backbone = Backbone::load(&base_dir, &base, device)?;
     backbone.batch_size = a.batch.unwrap_or(backbone.batch_size).max(1);
     let cfg = TrainConfig {
         data: a.dir.clone(),
@@ -150,7 +158,7 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         dump_features: a.dump_features.clone(),
     };
-    let report = train(&a.base, &base, &backbone, &cfg, |msg| {
+    let report = train(&base_dir, &base, &backbone, &cfg, |msg| {
         eprintln!("osteoai: {msg}")
     })?;
     for (p, e) in &report.skipped {

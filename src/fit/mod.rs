@@ -9,6 +9,9 @@
 pub mod confident;
 pub mod folder;
 pub mod folds;
+pub mod oof;
+
+pub use oof::fit_oof;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +24,7 @@ use serde_json::json;
 use crate::cache::DiskCache;
 use crate::engine::Backbone;
 use crate::labels::ClassSpec;
-use crate::metrics::{Metrics, best_accuracy_threshold, roc_auc};
+use crate::metrics::{Metrics, roc_auc};
 use crate::model::head::HeadOutput;
 use crate::model::manifest::{HeadSpec, Manifest, Provenance};
 
@@ -147,7 +150,7 @@ impl FitReport {
     }
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let m = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
@@ -275,7 +278,7 @@ pub fn predicted(p: &[f64], positive: usize, threshold: f64) -> usize {
     }
 }
 
-fn fold_metrics(
+pub(crate) fn fold_metrics(
     probs: &[Vec<f64>],
     y: &[usize],
     k: usize,
@@ -351,7 +354,8 @@ pub fn fit(
     Ok(r)
 }
 
-/// The cross-validated fit on given features (`x`: one row of `d` values per sample).
+/// The cross-validated fit on given features (`x`: one row of `d` values per sample): one
+/// LightGBM head per fold, and the final head on all samples.
 pub fn fit_features(
     samples: &[Sample],
     x: &[f32],
@@ -361,149 +365,19 @@ pub fn fit_features(
     params: &FitParams,
     cancel: &AtomicBool,
 ) -> Result<(FitReport, Booster), String> {
-    let t0 = Instant::now();
     let k = classes.len();
-    let n = samples.len();
     let y: Vec<usize> = samples.iter().map(|s| s.label).collect();
-    for (c, class) in classes.iter().enumerate() {
-        let m = y.iter().filter(|&&l| l == c).count();
-        if m < params.folds.max(2) {
-            return Err(format!(
-                "class {:?} has {m} labelled images; {}-fold cross-validation needs at least {} of each class",
-                class,
-                params.folds,
-                params.folds.max(2)
-            ));
-        }
-    }
-    let grouped = samples.iter().any(|s| s.group.is_some());
-    let groups: Vec<usize> = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.group.unwrap_or(usize::MAX / 2 + i))
-        .collect();
-    let n_groups = samples
-        .iter()
-        .filter_map(|s| s.group)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let keys: Vec<String> = samples
-        .iter()
-        .map(|s| s.path.to_string_lossy().into_owned())
-        .collect();
-    let fold = folds::assign(&y, &groups, &keys, k, params.folds, params.seed);
-    let mut oof = vec![vec![0f64; k]; n];
-    let mut per_fold = Vec::new();
-    for f in 0..params.folds.max(2) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err("cancelled".into());
-        }
-        let (tr, te): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold[i] != f);
-        if te.is_empty() {
-            continue;
-        }
-        let rows = |idx: &[usize]| -> Vec<f32> {
-            idx.iter()
-                .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
-                .collect()
-        };
+    let rows = |idx: &[usize]| -> Vec<f32> {
+        idx.iter()
+            .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
+            .collect()
+    };
+    let report = oof::fit_oof(samples, classes, positive, params, cancel, |_, tr, te| {
         let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        if (0..k).any(|c| !ytr.contains(&c)) {
-            return Err(format!(
-                "fold {f} leaves a class without training images (groups too large for {} folds)",
-                params.folds
-            ));
-        }
-        let b = train_head(&rows(&tr), &ytr, d, k, positive, params)?;
-        let probs = predict_probs(&b, &rows(&te), d, k, positive)?;
-        let yte: Vec<usize> = te.iter().map(|&i| y[i]).collect();
-        per_fold.push(fold_metrics(&probs, &yte, k, positive, 0.5));
-        for (j, &i) in te.iter().enumerate() {
-            oof[i] = probs[j].clone();
-        }
-    }
-    let threshold = if k == 2 {
-        let pos: Vec<bool> = y.iter().map(|&l| l == positive).collect();
-        let s: Vec<f64> = oof.iter().map(|p| p[positive]).collect();
-        best_accuracy_threshold(&pos, &s)
-    } else {
-        0.5
-    };
-    let evidence = with_copies(&oof, &y, &groups, k, params.copy_noise);
-    let issues = confident::find(&evidence, &y, classes);
-    let pred = |p: &Vec<f64>| predicted(p, positive, threshold);
-    let mut confusion = vec![vec![0usize; k]; k];
-    for (p, &l) in oof.iter().zip(&y) {
-        confusion[l][pred(p)] += 1;
-    }
-    let images: Vec<FitImage> = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let p = &oof[i];
-            let uncertain = if k == 2 {
-                (p[positive] - threshold).abs() < params.uncertain_band
-            } else {
-                let mut v = p.clone();
-                v.sort_by(|a, b| b.total_cmp(a));
-                v[0] - v[1] < 2.0 * params.uncertain_band
-            };
-            let copies: Vec<usize> = (0..n)
-                .filter(|&j| j != i && groups[j] == groups[i])
-                .collect();
-            let other_label = copies.iter().filter(|&&j| y[j] != y[i]).count();
-            let mut verdict = issues.verdicts[i].clone();
-            if other_label > 0 && params.copy_noise.is_some() {
-                verdict.reason = format!(
-                    "{other_label} of its {} copies carry another label; {}",
-                    copies.len(),
-                    verdict.reason
-                );
-            }
-            FitImage {
-                path: s.path.clone(),
-                label: s.label,
-                fold: fold[i],
-                oof: p.clone(),
-                evidence: evidence[i].clone(),
-                copies: copies.len(),
-                copies_other_label: other_label,
-                verdict,
-                uncertain,
-            }
-        })
-        .collect();
-    let binary = (k == 2).then(|| {
-        let pos: Vec<bool> = y.iter().map(|&l| l == positive).collect();
-        let s: Vec<f64> = oof.iter().map(|p| p[positive]).collect();
-        Metrics::compute(&pos, &s, threshold)
-    });
-    let aucs: Vec<f64> = per_fold.iter().filter_map(|m| m.roc_auc).collect();
-    let accs: Vec<f64> = per_fold.iter().map(|m| m.accuracy).collect();
-    if cancel.load(Ordering::Relaxed) {
-        return Err("cancelled".into());
-    }
+        let b = train_head(&rows(tr), &ytr, d, k, positive, params)?;
+        predict_probs(&b, &rows(te), d, k, positive)
+    })?;
     let final_head = train_head(x, &y, d, k, positive, params)?;
-    let report = FitReport {
-        classes: classes.to_vec(),
-        positive,
-        oof: fold_metrics(&oof, &y, k, positive, threshold),
-        images,
-        skipped: vec![],
-        auc_spread: (aucs.len() == per_fold.len() && !aucs.is_empty()).then(|| mean_sd(&aucs)),
-        accuracy_spread: mean_sd(&accs),
-        folds: per_fold,
-        confusion,
-        binary,
-        threshold,
-        thresholds: issues.thresholds.clone(),
-        joint: issues.joint.clone(),
-        grouped,
-        groups: n_groups,
-        params: params.clone(),
-        seconds_features: 0.0,
-        seconds_fit: t0.elapsed().as_secs_f64(),
-    };
     Ok((report, final_head))
 }
 

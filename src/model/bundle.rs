@@ -65,7 +65,11 @@ impl Bundle {
             }
         }
         let positive = manifest.classes.positive_index().expect("validated");
-        let head = Head::load(&head_path, manifest.head.output, positive)?;
+        let head = if manifest.head.kind == "linear" {
+            Head::load_linear(&head_path, positive)?
+        } else {
+            Head::load(&head_path, manifest.head.output, positive)?
+        };
         if head.num_features != manifest.head.num_features {
             return Err(format!(
                 "head {} takes {} features but the manifest says {}",

@@ -235,6 +235,30 @@ impl EfficientNetLite0 {
         }
     }
 
+    /// The stem and blocks `..upto`: the map entering block `upto` (fine-tuning's frozen front).
+    pub fn front(&self, x: Tensor<4>, upto: usize) -> Tensor<4> {
+        let mut x = relu6(self.stem.forward(x));
+        for block in &self.blocks[..upto.min(self.blocks.len())] {
+            x = block.forward(x);
+        }
+        x
+    }
+
+    /// Blocks `first..` and the head from the map entering block `first`: the head's map after
+    /// ReLU6 (`head_map_from(front(x, k), k)` is `extract_features(x)` for every `k`).
+    pub fn head_map_from(&self, x: Tensor<4>, first: usize) -> Tensor<4> {
+        let mut x = x;
+        for block in &self.blocks[first.min(self.blocks.len())..] {
+            x = block.forward(x);
+        }
+        relu6(self.head.forward(x))
+    }
+
+    /// Number of MBConv blocks (16).
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
     /// The head's feature map, [B, 1280, H/32, W/32] (PyTorch's `extract_features`).
     pub fn extract_features(&self, x: Tensor<4>) -> Tensor<4> {
         self.maps(x, &[Tap::Head]).pop().expect("one tap")

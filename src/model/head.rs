@@ -29,6 +29,8 @@ enum Request {
 #[derive(Clone)]
 pub struct Head {
     tx: mpsc::Sender<Request>,
+    /// A fine-tuned model's linear head (then no owner thread runs).
+    linear: Option<std::sync::Arc<crate::model::linear::LinearHead>>,
     pub num_features: usize,
     pub num_classes: usize,
     pub output: HeadOutput,
@@ -139,10 +141,44 @@ impl Head {
         }
         Ok(Head {
             tx,
+            linear: None,
             num_features,
             num_classes,
             output,
             positive,
+        })
+    }
+
+    /// A linear head (fine-tuned models), read from its JSON file.
+    pub fn load_linear(path: &Path, positive: usize) -> crate::error::Result<Head> {
+        use crate::error::Kind;
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read linear head {}: {e}", path.display()))
+            .and_then(|t| {
+                crate::model::linear::LinearHead::from_json(&t)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .and_then(|h| Head::linear(h, positive))
+            .kind(crate::error::Error::Model)
+    }
+
+    /// A handle over a linear head.
+    pub fn linear(h: crate::model::linear::LinearHead, positive: usize) -> Result<Head, String> {
+        h.validate()?;
+        if positive >= h.num_classes() {
+            return Err(format!(
+                "positive class index {positive} but the linear head has {} classes",
+                h.num_classes()
+            ));
+        }
+        let (tx, _) = mpsc::channel();
+        Ok(Head {
+            tx,
+            num_features: h.num_features(),
+            num_classes: h.num_classes(),
+            output: HeadOutput::Multiclass,
+            positive,
+            linear: Some(std::sync::Arc::new(h)),
         })
     }
 
@@ -179,6 +215,12 @@ impl Head {
                 rows.len(),
                 self.num_features
             ));
+        }
+        if let Some(h) = &self.linear {
+            return Ok(rows
+                .chunks_exact(self.num_features)
+                .map(|r| h.probs(r))
+                .collect());
         }
         let (reply, answer) = mpsc::channel();
         self.tx

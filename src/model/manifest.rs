@@ -27,6 +27,9 @@ pub struct Manifest {
     /// Measured metrics, by evaluation set name (e.g. `test`, `test_unseen_sources`).
     #[serde(default)]
     pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Fine-tuned models: the recipe, the per-epoch learning curve and the selection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -85,9 +88,9 @@ impl Manifest {
             ));
         }
         self.backbone.features.validate()?;
-        if self.head.kind != "lightgbm" {
+        if self.head.kind != "lightgbm" && self.head.kind != "linear" {
             return Err(format!(
-                "unknown head kind {:?} (known: lightgbm)",
+                "unknown head kind {:?} (known: lightgbm, linear)",
                 self.head.kind
             ));
         }

@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod effnet;
 pub mod head;
 pub mod import;
+pub mod linear;
 pub mod manifest;
 pub mod native;
 

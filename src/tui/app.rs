@@ -41,6 +41,12 @@ pub enum Effect {
         files: Vec<PathBuf>,
         groups: std::collections::HashMap<PathBuf, usize>,
     },
+    /// Fine-tune the CNN on the folder's train/ and val/ (job `run`), then load the result.
+    Train {
+        run: u64,
+        root: PathBuf,
+        overrides: osteoai::finetune::Overrides,
+    },
 }
 
 /// An audit or fit running on the worker.
@@ -72,6 +78,8 @@ pub enum Mode {
     Help,
     /// Window/level keys on the preview (`w`).
     Window,
+    /// Waiting for y/n to start fine-tuning.
+    ConfirmTrain,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +156,10 @@ pub struct App {
     pub keymap: Vec<(char, Option<char>)>,
     /// Fit once the audit that `O` started has finished.
     pub pending_fit: bool,
+    /// The fine-tuning panel (shown in place of the preview while it is there).
+    pub train: Option<super::train_view::TrainPanel>,
+    /// The recipe's settings from the configuration file (`[finetune]`).
+    pub finetune: osteoai::finetune::Overrides,
     /// Window/level of the preview and the metadata panel.
     pub wl: super::window_level::WindowLevel,
     journal: Option<Journal>,
@@ -178,6 +190,8 @@ impl App {
             bg: None,
             bg_run: 0,
             pending_fit: false,
+            train: None,
+            finetune: Default::default(),
             classes,
             positive,
             items: Vec::new(),
@@ -342,7 +356,7 @@ impl App {
         self.items.iter().any(|i| i.label.is_some())
     }
 
-    fn say(&mut self, s: impl Into<String>) {
+    pub(super) fn say(&mut self, s: impl Into<String>) {
         self.status = Some(s.into());
     }
 
@@ -355,7 +369,7 @@ impl App {
         self.selected = cur.clamp(0, n as isize - 1) as usize;
     }
 
-    fn start_job(&mut self, items: Vec<(usize, PathBuf)>) -> Vec<Effect> {
+    pub(super) fn start_job(&mut self, items: Vec<(usize, PathBuf)>) -> Vec<Effect> {
         if self.model.is_none() {
             self.say(match &self.model_error {
                 Some(e) => format!("no model: {e}"),
@@ -491,6 +505,9 @@ impl App {
                 }
                 vec![]
             }
+            Mode::ConfirmTrain => {
+                self.confirm_train(matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')))
+            }
             Mode::ConfirmRelabel { index, target } => {
                 self.mode = Mode::Normal;
                 if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
@@ -591,6 +608,10 @@ impl App {
             }
             KeyCode::Char('A') => return self.open_audit(),
             KeyCode::Char('O') => return self.start_fit(),
+            KeyCode::Char('T') => return self.ask_train(),
+            KeyCode::Esc if self.train.as_ref().is_some_and(|t| t.finished.is_some()) => {
+                self.train = None;
+            }
             KeyCode::Char('o') => self.toggle_source(),
             KeyCode::Esc => {
                 if self.job.is_some() {
@@ -964,6 +985,9 @@ impl App {
             Mode::Search(_) => "type to search · Enter keep · Esc clear",
             Mode::Matrix { .. } => "←↑↓→ cell · Enter show its images · Esc back",
             Mode::ConfirmRelabel { .. } => "y move the file · any other key cancels",
+            Mode::ConfirmTrain => {
+                "y fine-tune the CNN on train/ (selected on val/): minutes on a GPU, longer on a CPU · any other key cancels"
+            }
             Mode::Help => "any key closes help",
             Mode::Window => super::window_level::HINT,
             Mode::Normal if self.bg.is_some() => "Esc cancel the job · j/k move · ? help",

@@ -53,6 +53,17 @@ pub enum Event {
         run: u64,
         result: Result<Box<osteoai::fit::folder::FitRun>, String>,
     },
+    /// Progress of the fine-tuning job `run`.
+    Train {
+        run: u64,
+        update: super::train_view::TrainUpdate,
+    },
+    /// The fine-tuning job `run` ended: the bundle it wrote (already loaded by the worker), or
+    /// why there is none.
+    TrainDone {
+        run: u64,
+        result: Result<PathBuf, String>,
+    },
     /// A prepared image, for the picker of that generation.
     Image(ImgKey, ImgEntry, u64),
     /// An answer of the terminal to the capability query (raw control sequence).

@@ -20,6 +20,8 @@ pub mod review;
 pub mod scores_worker;
 pub mod terminal;
 pub mod theme;
+pub mod train_ui;
+pub mod train_view;
 pub mod ui;
 pub mod window_level;
 pub mod worker;
@@ -184,6 +186,13 @@ fn handle(
             }
         }
         Event::FitDone { run, result } => app.fit_done(run, result),
+        Event::Train { run, update } => app.train_update(run, update),
+        Event::TrainDone { run, result } => {
+            for e in app.train_done(run, result) {
+                worker.apply(&e);
+            }
+            app.mark_dirty();
+        }
         Event::Image(key, entry, generation) => {
             if let images::ImgEntry::Ready(_, Some(info)) = &entry
                 && app.selected_item().is_some_and(|i| i.path == key.path)
@@ -374,6 +383,7 @@ pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result
     s.app.threshold_step = settings.threshold_step;
     s.app.thumbnail = settings.thumbnail;
     s.app.keymap = settings.keymap.clone();
+    s.app.finetune = settings.finetune.clone();
     s.app.wl.show_phi = args.show_phi;
     s.images.set_show_phi(args.show_phi);
     s.link = Some(TermLink {
@@ -412,3 +422,5 @@ mod snapshots;
 mod snapshots_audit;
 #[cfg(test)]
 mod snapshots_dicom;
+#[cfg(test)]
+mod snapshots_train;

@@ -118,6 +118,12 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
                     result: Err(none("fitting")),
                 });
             }
+            Order::Train { run, .. } => {
+                let _ = events.send(Event::TrainDone {
+                    run,
+                    result: Err(none("fine-tuning")),
+                });
+            }
         }
     }
 }

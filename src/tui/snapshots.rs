@@ -16,7 +16,7 @@ use super::review::Item;
 use super::theme::Theme;
 use super::ui::draw;
 
-fn key(c: KeyCode) -> KeyEvent {
+pub(super) fn key(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
 
@@ -35,7 +35,7 @@ fn item(name: &str, label: Option<usize>, score: Option<f64>, split: Option<Spli
     }
 }
 
-fn app() -> App {
+pub(super) fn app() -> App {
     let mut a = App::new(
         PathBuf::from("/data/wrist"),
         ClassSpec::fracture_default(),
@@ -87,7 +87,7 @@ fn app() -> App {
     a
 }
 
-fn render(app: &mut App, images: &mut Images, w: u16, h: u16) -> String {
+pub(super) fn render(app: &mut App, images: &mut Images, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| {
         draw(f, app, images, Theme::new(false));
@@ -96,7 +96,7 @@ fn render(app: &mut App, images: &mut Images, w: u16, h: u16) -> String {
     t.backend().to_string()
 }
 
-fn offline() -> Images {
+pub(super) fn offline() -> Images {
     Images::offline(Picker::halfblocks())
 }
 

@@ -78,8 +78,12 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
         };
         let [preview, matrix] =
             Split::vertical([Constraint::Min(4), Constraint::Length(matrix_h)]).areas(r);
-        draw_preview(f, app, images, preview, theme, &mut wanted);
-        app.hit(preview, Hit::Preview);
+        if let Some(t) = &app.train {
+            super::train_ui::draw(f, t, preview, theme);
+        } else {
+            draw_preview(f, app, images, preview, theme, &mut wanted);
+            app.hit(preview, Hit::Preview);
+        }
         if app.wl.show_meta {
             super::meta_panel::draw(f, app, matrix, theme);
         } else {
@@ -101,6 +105,19 @@ pub fn draw(f: &mut Frame, app: &mut App, images: &mut Images, theme: Theme) -> 
             };
             f.render_widget(Clear, a);
             f.render_widget(Paragraph::new(format!("/{s}▏")).style(theme.focus()), a);
+        }
+        Mode::ConfirmTrain => {
+            let text = "Fine-tune the CNN on this folder's train/ images, selected on val/?\n\nIt runs on the worker: minutes on a GPU, much longer on a CPU. A checkpoint is kept beside the new model in .osteoai/models/finetuned; Esc stops after the current step and keeps the best model so far. When it ends, every image is scored again with the new model.\n\ny: start   any other key: cancel";
+            let a = centered(area, 70.min(area.width), 11.min(area.height));
+            f.render_widget(Clear, a);
+            f.render_widget(
+                Paragraph::new(text).wrap(Wrap { trim: false }).block(
+                    Block::bordered()
+                        .title(" fine-tune ")
+                        .border_style(theme.warning()),
+                ),
+                a,
+            );
         }
         Mode::ConfirmRelabel { index, target } => {
             let it = &app.items[*index];
@@ -726,6 +743,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("PgUp PgDn ^u ^d", "page / half page"),
     ("c Enter", "classify the selected image"),
     ("a", "classify the whole folder"),
+    (
+        "T",
+        "fine-tune the CNN on train/ (asks first; Esc stops it)",
+    ),
     ("Esc", "cancel the run; else clear filters"),
     ("+ - ] [", "threshold ±0.01 ({ } ±0.05, 0 model's)"),
     ("f F", "filter: errors, FP, FN, uncertain, unreviewed…"),

@@ -41,6 +41,12 @@ pub enum Order {
         files: Vec<PathBuf>,
         groups: HashMap<PathBuf, usize>,
     },
+    /// Fine-tune the CNN on the folder's train/ and val/, then serve the new model.
+    Train {
+        run: u64,
+        root: PathBuf,
+        overrides: osteoai::finetune::Overrides,
+    },
 }
 
 /// Batches handed to the engine's pipeline at once: enough for its decoding to run ahead
@@ -115,6 +121,17 @@ impl Worker {
                     groups: groups.clone(),
                 });
             }
+            Effect::Train {
+                run,
+                root,
+                overrides,
+            } => {
+                let _ = self.tx.send(Order::Train {
+                    run: *run,
+                    root: root.clone(),
+                    overrides: overrides.clone(),
+                });
+            }
             Effect::Quit => {}
         }
     }
@@ -132,7 +149,7 @@ fn serve(
     cancel: Arc<AtomicBool>,
 ) {
     let loaded = osteoai::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
-    let engine = match loaded {
+    let mut engine = match loaded {
         Ok(mut e) => {
             // The batch size is the device's (`engine::default_batch`), as for `classify`.
             e.features_cache = Some(osteoai::features::default_cache());
@@ -163,6 +180,12 @@ fn serve(
                             result: Err("no model loaded".into()),
                         });
                     }
+                    Order::Train { run, .. } => {
+                        let _ = events.send(Event::TrainDone {
+                            run: *run,
+                            result: Err("no model loaded".into()),
+                        });
+                    }
                     _ => {}
                 }
                 if let Order::Classify { run, items, .. } = order {
@@ -182,13 +205,14 @@ fn serve(
         }
     };
     let scores = DiskCache::new(cache_root().join("scores"));
-    let salt = engine.bundle.fingerprint;
     let mut queue: VecDeque<(usize, PathBuf)> = VecDeque::new();
     let mut jobs: VecDeque<Order> = VecDeque::new();
     let mut run = 0u64;
     // When the current classification began and how many images it had, for the log.
     let mut job_start: Option<(std::time::Instant, usize)> = None;
     loop {
+        // The model's identity in the score cache (it changes when a fine-tune loads a new one).
+        let salt = engine.bundle.fingerprint;
         // Take every pending order; block only when there is nothing to do.
         let mut orders = Vec::new();
         if queue.is_empty() && jobs.is_empty() {
@@ -227,7 +251,7 @@ fn serve(
                     jobs.clear();
                     cancel.store(false, Ordering::SeqCst);
                 }
-                job @ (Order::Audit { .. } | Order::Fit { .. }) => {
+                job @ (Order::Audit { .. } | Order::Fit { .. } | Order::Train { .. }) => {
                     cancel.store(false, Ordering::SeqCst);
                     jobs.push_back(job);
                 }
@@ -248,7 +272,16 @@ fn serve(
             }
         }
         if let Some(job) = jobs.pop_front() {
-            run_job(&engine, job, &events, &cancel);
+            if let Order::Train {
+                run,
+                root,
+                overrides,
+            } = job
+            {
+                train_job(&mut engine, run, &root, &overrides, &events, &cancel);
+            } else {
+                run_job(&engine, job, &events, &cancel);
+            }
             cancel.store(false, Ordering::SeqCst);
             continue;
         }
@@ -387,6 +420,89 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
         }
         _ => {}
     }
+}
+
+/// Fine-tunes on `root` into `root/.osteoai/models/finetuned` (resuming its checkpoint when
+/// one of the same recipe is there), then loads the new bundle in place of `engine`.
+fn train_job(
+    engine: &mut Engine,
+    run: u64,
+    root: &std::path::Path,
+    overrides: &osteoai::finetune::Overrides,
+    events: &Sender<Event>,
+    cancel: &AtomicBool,
+) {
+    use super::train_view::TrainUpdate;
+    use osteoai::finetune::{Event as F, folder};
+    let out = root
+        .join(osteoai::journal::SIDECAR)
+        .join("models")
+        .join("finetuned");
+    let device = engine.backbone.device.clone();
+    let recipe = overrides.recipe(device.is_gpu);
+    let cfg = folder::FolderConfig {
+        data: root.to_path_buf(),
+        out: out.clone(),
+        recipe,
+        checkpoint: None,
+        resume: true,
+        command: "osteoai dashboard: T (fine-tune the folder)".into(),
+    };
+    let send = |update: TrainUpdate| {
+        let _ = events.send(Event::Train { run, update });
+    };
+    let result = folder::finetune_folder(
+        &engine.bundle.dir.clone(),
+        &engine.manifest().clone(),
+        &device,
+        &cfg,
+        cancel,
+        |e| match e {
+            F::Step {
+                epoch,
+                epochs,
+                batch,
+                batches,
+                loss,
+                img_s,
+                eta_s,
+            } => send(TrainUpdate::Step {
+                epoch,
+                epochs,
+                batch,
+                batches,
+                loss,
+                img_s,
+                eta_s,
+            }),
+            F::Evaluating { epoch } => send(TrainUpdate::Evaluating(epoch)),
+            F::Epoch(s) => send(TrainUpdate::Epoch(s)),
+            F::Resumed { .. } | F::Checkpoint { .. } => {}
+        },
+        |m| tracing::info!(message = m, "fine-tune"),
+    );
+    let result = match result {
+        Ok(r) if r.manifest.is_some() => Engine::load(&out, device)
+            .map(|mut e| {
+                e.features_cache = Some(osteoai::features::default_cache());
+                let info = ModelInfo {
+                    name: e.bundle.name().to_string(),
+                    device: e.backbone.device.description.clone(),
+                    threshold: e.manifest().threshold,
+                };
+                *engine = e;
+                let _ = events.send(Event::EngineReady(Ok(info)));
+                out.clone()
+            })
+            .map_err(|e| format!("the new model does not load: {e}")),
+        Ok(_) => Err("stopped before the first epoch ended (no model written)".into()),
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(p) => tracing::info!(bundle = %p.display(), "fine-tune done"),
+        Err(e) => tracing::warn!(error = %e, "fine-tune failed"),
+    }
+    let _ = events.send(Event::TrainDone { run, result });
 }
 
 #[cfg(test)]

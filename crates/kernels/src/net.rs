@@ -508,5 +508,7 @@ fn pool_into(map: &[f32], c: usize, pools: &[Pool], out: &mut [f32]) {
     }
 }
 
+mod prefix;
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,78 @@
+//! Training speed: forward + backward + AdamW step per image, on preprocessed inputs (the
+//! same work as `peer_finetune.py --steps-only`: decoding and augmentation excluded).
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Tensor, TensorData};
+
+use super::net::{Classifier, tensor4};
+use crate::device::Selected;
+use crate::model::effnet::EfficientNetLite0;
+
+/// Images per second over `steps` timed steps of `batch` images (after 3 warm-up steps),
+/// training every block from `frozen` on (0: all layers, as the peer does).
+pub fn train_img_s(
+    base: EfficientNetLite0,
+    device: &Selected,
+    inputs: &[Vec<f32>],
+    size: usize,
+    batch: usize,
+    frozen: usize,
+    steps: usize,
+) -> Result<f64, String> {
+    if inputs.is_empty() {
+        return Err("no inputs".into());
+    }
+    let ad = device.device.clone().autodiff();
+    let front = if device.native && frozen > 0 {
+        Some(crate::model::native::pack(&base)?)
+    } else {
+        None
+    };
+    let mut model = Classifier::new(base, 2, 0, &ad)
+        .fork(&ad)
+        .freeze_front(frozen);
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let mut k = 0usize;
+    let mut t0 = Instant::now();
+    for step in 0..steps + 3 {
+        if step == 3 {
+            t0 = Instant::now();
+        }
+        let x: Vec<f32> = (0..batch)
+            .flat_map(|j| inputs[(k + j) % inputs.len()].iter().copied())
+            .collect();
+        k += batch;
+        let logits = match &front {
+            Some(net) => {
+                let (maps, (c, oh, ow)) = net
+                    .prefix(
+                        osteoai_kernels::isa::active(),
+                        &x,
+                        batch,
+                        size,
+                        size,
+                        frozen,
+                    )
+                    .map_err(|e| e.to_string())?;
+                model.logits_from(tensor4(maps, [batch, c, oh, ow], &ad), frozen, false)
+            }
+            None => model.logits_from(tensor4(x, [batch, 3, size, size], &ad), frozen, true),
+        };
+        let target: Vec<f32> = (0..batch)
+            .flat_map(|j| if j % 2 == 0 { [1.0, 0.0] } else { [0.0, 1.0] })
+            .collect();
+        let t = Tensor::<2>::from_data(TensorData::new(target, [batch, 2]), &ad);
+        let loss = (burn::tensor::activation::log_softmax(logits, 1) * t)
+            .sum()
+            .neg()
+            .div_scalar(batch as f32);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-4, model, grads);
+        // Wait for the device (GPU backends queue work).
+        let _ = model.fc.weight.val().into_data();
+    }
+    Ok((steps * batch) as f64 / t0.elapsed().as_secs_f64())
+}

@@ -1,0 +1,139 @@
+//! The network being fine-tuned: the folded EfficientNet-Lite0 backbone (batch norms folded
+//! into the convolutions, i.e. their statistics frozen) and a new linear layer over the head's
+//! global average pool. The first `frozen` blocks (and the stem) do not learn: on the CPU they
+//! run on osteoai's kernels, elsewhere in burn without gradients.
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::model::effnet::{EfficientNetLite0, HEAD_CHANNELS};
+
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub backbone: EfficientNetLite0,
+    pub fc: Linear,
+}
+
+impl Classifier {
+    /// `backbone` (folded) with a new linear layer to `classes` logits on `device`, initialised
+    /// as PyTorch's `nn.Linear` (uniform in +-1/sqrt(1280)) from `seed` alone: the same seed
+    /// gives the same layer whatever else uses the device's random numbers.
+    pub fn new(
+        backbone: EfficientNetLite0,
+        classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Classifier {
+        let mut fc = LinearConfig::new(HEAD_CHANNELS, classes).init(device);
+        let mut r = super::augment::Rng::for_item(seed, usize::MAX, 0x11AE);
+        let bound = 1.0 / (HEAD_CHANNELS as f32).sqrt();
+        let w: Vec<f32> = (0..HEAD_CHANNELS * classes)
+            .map(|_| r.range(-bound, bound))
+            .collect();
+        let b: Vec<f32> = (0..classes).map(|_| r.range(-bound, bound)).collect();
+        fc.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(w, [HEAD_CHANNELS, classes]),
+            device,
+        ));
+        fc.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [classes]),
+            device,
+        )));
+        Classifier { backbone, fc }
+    }
+
+    /// Logits `[B, classes]` from the map entering block `first` (or from the image, `first =
+    /// 0` with `from_image`).
+    pub fn logits_from(&self, x: Tensor<4>, first: usize, from_image: bool) -> Tensor<2> {
+        let x = if from_image {
+            self.backbone.front(x, first)
+        } else {
+            x
+        };
+        let map = self.backbone.head_map_from(x, first);
+        self.fc.forward(pool(map))
+    }
+
+    /// Logits from pooled head features `[B, 1280]` (the head-only phase).
+    pub fn logits_of_features(&self, f: Tensor<2>) -> Tensor<2> {
+        self.fc.forward(f)
+    }
+
+    /// Only the layers from block `frozen` on (and the linear layer) learn.
+    pub fn freeze_front(mut self, frozen: usize) -> Classifier {
+        let n = self.backbone.block_count();
+        let frozen = frozen.min(n + 1);
+        let b = &mut self.backbone;
+        b.stem = b.stem.clone().set_require_grad(frozen == 0);
+        for (i, blk) in std::mem::take(&mut b.blocks).into_iter().enumerate() {
+            b.blocks.push(blk.set_require_grad(i >= frozen));
+        }
+        b.head = b.head.clone().set_require_grad(frozen <= n);
+        self
+    }
+
+    /// The linear layer's weights as `[classes][features]` and biases (burn keeps `[in, out]`).
+    pub fn linear_weights(&self) -> (Vec<Vec<f32>>, Vec<f32>) {
+        let w = self
+            .fc
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let [fin, fout] = self.fc.weight.val().dims();
+        let rows = (0..fout)
+            .map(|o| (0..fin).map(|i| w[i * fout + o]).collect())
+            .collect();
+        let b = self
+            .fc
+            .bias
+            .as_ref()
+            .map(|b| b.val().into_data().try_to_vec::<f32>().unwrap_or_default())
+            .unwrap_or_else(|| vec![0.0; fout]);
+        (rows, b)
+    }
+}
+
+/// The same network on `device` (e.g. an autodiff one, where its parameters can learn):
+/// `Module::fork` keeps tensors where they are when only the autodiff layer differs, so the
+/// weights go through a record.
+pub fn onto(net: EfficientNetLite0, device: &Device) -> Result<EfficientNetLite0, String> {
+    EfficientNetLite0::new(device, net.is_folded())
+        .try_load_record(net.into_record())
+        .map_err(|e| format!("cannot move the backbone to the training device: {e:?}"))
+}
+
+/// Global average pool `[B, C, H, W]` -> `[B, C]`.
+pub fn pool(map: Tensor<4>) -> Tensor<2> {
+    let [b, c, h, w] = map.dims();
+    map.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
+}
+
+/// A `[n, c, h, w]` tensor from row-major values.
+pub fn tensor4(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// The front-and-rest split gives the full network's logits for every split point.
+    #[test]
+    fn any_split_gives_the_same_logits() {
+        let device = Device::flex();
+        device.seed(3);
+        let net = Classifier::new(EfficientNetLite0::new(&device, true), 2, 3, &device);
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        let full = net.logits_from(x.clone(), 0, true);
+        for k in [0, 4, 10, 16] {
+            let front = net.backbone.front(x.clone(), k);
+            let l = net.logits_from(front, k, false);
+            let d = (l - full.clone()).abs().max().into_scalar::<f32>();
+            assert!(d < 1e-4, "split {k}: {d}");
+        }
+    }
+}

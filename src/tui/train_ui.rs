@@ -1,0 +1,138 @@
+//! The fine-tuning panel: where the run is (epoch, step, loss, speed, time left) and its
+//! learning curves so far (val ROC AUC; train and val loss), drawn with ratatui's `Chart`.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
+
+use super::theme::Theme;
+use super::train_view::TrainPanel;
+
+fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
+    let block = Block::bordered()
+        .title(" fine-tuning the CNN (not for clinical use) ")
+        .title_style(theme.title());
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [text, curves] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(inner);
+    let mut lines = Vec::new();
+    if p.epochs == 0 {
+        lines.push(Line::from("decoding the training images…"));
+    } else {
+        lines.push(Line::from(format!(
+            "epoch {}/{} · step {}/{} · loss {:.4} · {:.1} img/s",
+            p.epoch, p.epochs, p.batch, p.batches, p.loss, p.img_s
+        )));
+        lines.push(Line::from(if p.evaluating {
+            "scoring val/…".to_string()
+        } else {
+            format!("{} left in this epoch", clock(p.eta_s))
+        }));
+    }
+    if let Some(best) = p
+        .history
+        .iter()
+        .filter(|e| e.val_auc.is_finite())
+        .max_by(|a, b| a.val_auc.total_cmp(&b.val_auc))
+    {
+        lines.push(Line::from(format!(
+            "best val ROC AUC {:.4} (epoch {})",
+            best.val_auc, best.epoch
+        )));
+    }
+    match &p.finished {
+        Some(m) => lines.push(Line::styled(format!("{m} · Esc closes"), theme.good())),
+        None => lines.push(Line::styled(
+            "Esc stops after this step (the best model so far is kept)",
+            theme.dim(),
+        )),
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text);
+    if curves.height < 4 || p.history.is_empty() {
+        return;
+    }
+    let [auc_area, loss_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(curves);
+    let n = p.epochs.max(p.history.len()).max(2) as f64;
+    let auc: Vec<(f64, f64)> = p
+        .history
+        .iter()
+        .filter(|e| e.val_auc.is_finite())
+        .map(|e| (e.epoch as f64, e.val_auc))
+        .collect();
+    let lo = auc.iter().map(|a| a.1).fold(1.0, f64::min).min(0.5);
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .name("val AUC")
+            .marker(symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.title())
+            .data(&auc),
+    ])
+    .block(Block::bordered().title(" val ROC AUC "))
+    .x_axis(
+        Axis::default()
+            .bounds([1.0, n])
+            .labels(["1".to_string(), format!("{n}")]),
+    )
+    .y_axis(
+        Axis::default()
+            .bounds([lo, 1.0])
+            .labels([format!("{lo:.2}"), "1".to_string()]),
+    );
+    f.render_widget(chart, auc_area);
+    let train: Vec<(f64, f64)> = p
+        .history
+        .iter()
+        .map(|e| (e.epoch as f64, e.train_loss))
+        .collect();
+    let val: Vec<(f64, f64)> = p
+        .history
+        .iter()
+        .filter(|e| e.val_loss.is_finite())
+        .map(|e| (e.epoch as f64, e.val_loss))
+        .collect();
+    let hi = train
+        .iter()
+        .chain(&val)
+        .map(|a| a.1)
+        .filter(|v| v.is_finite())
+        .fold(0.1, f64::max);
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .name("train")
+            .marker(symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.warning())
+            .data(&train),
+        Dataset::default()
+            .name("val")
+            .marker(symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.good())
+            .data(&val),
+    ])
+    .block(Block::bordered().title(" loss "))
+    .x_axis(
+        Axis::default()
+            .bounds([1.0, n])
+            .labels(["1".to_string(), format!("{n}")]),
+    )
+    .y_axis(
+        Axis::default()
+            .bounds([0.0, hi])
+            .labels(["0".to_string(), format!("{hi:.2}")]),
+    );
+    f.render_widget(chart, loss_area);
+}

@@ -1,0 +1,184 @@
+//! `osteoai train --finetune` end to end through the real binary on generated radiographs: run
+//! outside the checkout with no `--base` (the built-in model is the base, as for every other
+//! command), a bundle with a linear head, the recipe and learning curves, loaded by `classify`
+//! with the same scores from the CPU kernels and from burn.
+
+mod common;
+
+use std::path::Path;
+
+use common::{osteoai, run};
+
+fn make_dataset(dir: &Path) {
+    let mut seed = 9000;
+    for (split, n) in [("train", 20), ("val", 8), ("test", 6)] {
+        for (class, fracture) in [("fracture", true), ("nofracture", false)] {
+            let d = dir.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(
+                    seed, fracture, 96, 96,
+                ));
+                img.save(d.join(format!("{class}_{i}.png"))).unwrap();
+                seed += 1;
+            }
+        }
+    }
+}
+
+fn scores(out: &str) -> Vec<(String, f64)> {
+    out.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["p_fracture"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn finetune_writes_a_bundle_every_command_loads() {
+    let data = tempfile::tempdir().unwrap();
+    make_dataset(data.path());
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("m");
+    // From a folder that is not the checkout, without --base.
+    let (code, stdout, err) = run(osteoai(cache.path())
+        .current_dir(out.path())
+        .arg("train")
+        .arg(data.path())
+        .arg("--finetune")
+        .arg("--out")
+        .arg(&bundle)
+        .args([
+            "--epochs",
+            "3",
+            "--size",
+            "64",
+            "--batch",
+            "8",
+            "--accum",
+            "1",
+            "--lr",
+            "1e-3",
+            "--head-lr",
+            "3e-3",
+            "--frozen-blocks",
+            "10",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("fine-tuned"), "{stdout}");
+    assert!(err.contains("epoch 3"), "{err}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["head"]["kind"], "linear");
+    assert_eq!(m["preprocess"]["size"], 64);
+    assert_eq!(m["training"]["recipe"]["frozen_blocks"], 10);
+    assert_eq!(m["training"]["history"].as_array().unwrap().len(), 3);
+    assert!(
+        m["metrics"]["test"]["roc_auc"].is_number(),
+        "{}",
+        m["metrics"]
+    );
+    let curves = std::fs::read_to_string(bundle.join("curves.csv")).unwrap();
+    assert_eq!(curves.lines().count(), 4, "{curves}");
+    assert!(bundle.join("WEIGHTS-LICENSE.md").is_file());
+    assert!(out.path().join("m.checkpoint/state.json").is_file());
+
+    // classify loads it; the CPU kernels and burn-flex agree.
+    let classify = |device: &str| {
+        let (code, stdout, err) = run(osteoai(cache.path())
+            .arg("classify")
+            .arg(data.path().join("test"))
+            .arg("--model")
+            .arg(&bundle)
+            .args(["--format", "jsonl", "--device", device]));
+        assert_eq!(code, 0, "{err}");
+        scores(&stdout)
+    };
+    let a = classify("cpu");
+    let b = classify("flex");
+    assert_eq!(a.len(), 12);
+    for ((pa, sa), (pb, sb)) in a.iter().zip(&b) {
+        assert_eq!(pa, pb);
+        assert!((sa - sb).abs() < 1e-4, "{pa}: kernels {sa} vs burn {sb}");
+    }
+    // The bundle's own test metrics are those classify's scores give.
+    let pos: Vec<bool> = a.iter().map(|(p, _)| p.contains("/fracture/")).collect();
+    let s: Vec<f64> = a.iter().map(|x| x.1).collect();
+    let auc = osteoai::metrics::roc_auc(&pos, &s).unwrap();
+    let want = m["metrics"]["test"]["roc_auc"].as_f64().unwrap();
+    assert!(
+        (auc - want).abs() < 1e-6,
+        "classify AUC {auc} vs manifest {want}"
+    );
+}
+
+#[test]
+fn fit_finetune_gives_out_of_fold_scores_in_fit_columns() {
+    let data = tempfile::tempdir().unwrap();
+    let mut seed = 7000;
+    for (class, fracture) in [("fracture", true), ("nofracture", false)] {
+        let d = data.path().join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..12 {
+            image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(seed, fracture, 80, 80))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+            seed += 1;
+        }
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = run(osteoai(cache.path())
+        .arg("fit")
+        .arg(data.path())
+        .arg("--finetune")
+        .arg("--out")
+        .arg(out.path().join("m"))
+        .args([
+            "--folds",
+            "3",
+            "--groups",
+            "none",
+            "--epochs",
+            "2",
+            "--size",
+            "64",
+            "--batch",
+            "8",
+            "--frozen-blocks",
+            "12",
+            "--format",
+            "csv",
+            "--device",
+            "cpu",
+        ]));
+    assert_eq!(code, 0, "{err}");
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            "path,label,suggested,issue_score,is_issue,oof_p_fracture,oof_p_nofracture"
+        ),
+        "{header}"
+    );
+    assert_eq!(stdout.lines().count(), 25, "{stdout}");
+    for fold in 1..=3 {
+        assert!(err.contains(&format!("fold {fold}: fine-tuning")), "{err}");
+    }
+    assert!(err.contains("final model"), "{err}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("m/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["head"]["kind"], "linear");
+    assert!(m["metrics"]["out_of_fold"]["roc_auc"].is_number());
+    assert!(out.path().join("m/oof.csv").is_file());
+}
