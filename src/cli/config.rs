@@ -313,7 +313,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         && *z.get_ref() != 0
     {
         let v = *z.get_ref();
-        if v < 32 || v > 1024 || !v.is_multiple_of(32) {
+        if !(32..=1024).contains(&v) || !v.is_multiple_of(32) {
             return Err(bad(
                 z.span(),
                 format!("size {v}: a multiple of 32 from 32 to 1024"),
