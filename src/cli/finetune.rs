@@ -27,7 +27,7 @@ pub struct FinetuneArgs {
     /// Epochs that train only the new linear layer, backbone frozen [default: 1].
     #[arg(long)]
     pub freeze_epochs: Option<usize>,
-    /// Peak learning rate of the backbone phase (AdamW, cosine decay) [default: 3e-4].
+    /// Peak learning rate of the backbone phase (AdamW, cosine decay) [default: 1e-4].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Learning rate of the head-only phase [default: 1e-3].

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
 
@@ -31,9 +30,7 @@ pub fn train_img_s(
     } else {
         None
     };
-    let mut model = Classifier::new(base, 2, 0, &ad)
-        .fork(&ad)
-        .freeze_front(frozen);
+    let mut model = Classifier::new(super::net::onto(base, &ad)?, 2, 0, &ad).freeze_front(frozen);
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut k = 0usize;
     let mut t0 = Instant::now();
@@ -70,6 +67,11 @@ pub fn train_img_s(
             .neg()
             .div_scalar(batch as f32);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        if step == 0 && frozen <= 16 && grads.len() <= 2 {
+            return Err(
+                "the backbone received no gradient (a bug: it would time the head alone)".into(),
+            );
+        }
         model = optim.step(1e-4, model, grads);
         // Wait for the device (GPU backends queue work).
         let _ = model.fc.weight.val().into_data();

@@ -99,14 +99,17 @@ pub fn finetune_folder(
     let roboflow = train_items
         .iter()
         .any(|(p, _)| p.to_string_lossy().contains(".rf."));
-    if roboflow {
+    if cfg.data.join("split-manifest.csv").is_file() {
+        log("the splits come from `osteoai split` (groups of verified copies kept whole)");
+    } else if roboflow {
         let shared = val
             .iter()
             .filter(|(p, _)| train_sources.contains(&source_of(p)))
             .count();
         log(&format!(
-            "{shared} of {} val images share a source name with train images (likely augmented \
-             copies): val AUC is optimistic; `osteoai split` regroups by verified copies",
+            "{shared} of {} val images share a source name (before .rf.) with train images: where \
+             they are augmented copies, val AUC is optimistic; `osteoai split` regroups by \
+             verified copies",
             val.len()
         ));
     }

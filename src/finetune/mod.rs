@@ -61,7 +61,7 @@ impl Default for Recipe {
             epochs: 8,
             batch: 16,
             accum: 2,
-            lr: 3e-4,
+            lr: 1e-4,
             min_lr_factor: 0.05,
             head_lr: 1e-3,
             weight_decay: 1e-4,

@@ -60,17 +60,20 @@ impl Classifier {
         self.fc.forward(f)
     }
 
-    /// Only the layers from block `frozen` on (and the linear layer) learn.
-    pub fn freeze_front(mut self, frozen: usize) -> Classifier {
-        let n = self.backbone.block_count();
+    /// Only the layers from block `frozen` on (and the linear layer) learn: everything is
+    /// switched off first, then the learning part on again.
+    pub fn freeze_front(self, frozen: usize) -> Classifier {
+        let mut m = self.set_require_grad(false);
+        let n = m.backbone.block_count();
         let frozen = frozen.min(n + 1);
-        let b = &mut self.backbone;
+        m.fc = m.fc.set_require_grad(true);
+        let b = &mut m.backbone;
         b.stem = b.stem.clone().set_require_grad(frozen == 0);
         for (i, blk) in std::mem::take(&mut b.blocks).into_iter().enumerate() {
             b.blocks.push(blk.set_require_grad(i >= frozen));
         }
         b.head = b.head.clone().set_require_grad(frozen <= n);
-        self
+        m
     }
 
     /// The linear layer's weights as `[classes][features]` and biases (burn keeps `[in, out]`).
@@ -96,13 +99,34 @@ impl Classifier {
     }
 }
 
-/// The same network on `device` (e.g. an autodiff one, where its parameters can learn):
-/// `Module::fork` keeps tensors where they are when only the autodiff layer differs, so the
-/// weights go through a record.
+/// The same (folded) network with its weights copied onto `device`, e.g. an autodiff one where
+/// they can learn. `Module::fork` to the autodiff form of the same device left the weights
+/// without autodiff (measured: the backbone then received no gradient), so each convolution's
+/// weight and bias are copied explicitly.
 pub fn onto(net: EfficientNetLite0, device: &Device) -> Result<EfficientNetLite0, String> {
-    EfficientNetLite0::new(device, net.is_folded())
-        .try_load_record(net.into_record())
-        .map_err(|e| format!("cannot move the backbone to the training device: {e:?}"))
+    if !net.is_folded() {
+        return Err("fine-tuning starts from a folded backbone".into());
+    }
+    fn conv(c: &mut burn::nn::conv::Conv2d, device: &Device) {
+        c.weight = Param::from_tensor(Tensor::from_data(c.weight.val().into_data(), device));
+        if let Some(b) = &c.bias {
+            c.bias = Some(Param::from_tensor(Tensor::from_data(
+                b.val().into_data(),
+                device,
+            )));
+        }
+    }
+    let mut net = net;
+    conv(&mut net.stem.conv, device);
+    for b in &mut net.blocks {
+        if let Some(e) = &mut b.expand {
+            conv(&mut e.conv, device);
+        }
+        conv(&mut b.depthwise.conv, device);
+        conv(&mut b.project.conv, device);
+    }
+    conv(&mut net.head.conv, device);
+    Ok(net)
 }
 
 /// Global average pool `[B, C, H, W]` -> `[B, C]`.
