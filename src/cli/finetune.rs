@@ -170,22 +170,7 @@ pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, Strin
             a.out.join("curves.csv").display()
         );
         print!("{}", chart(&o.history));
-        for (set, m) in &manifest.metrics {
-            let g = |k: &str| {
-                m.get(k)
-                    .and_then(|v| v.as_f64())
-                    .map(|v| format!("{v:.4}"))
-                    .unwrap_or_else(|| "-".into())
-            };
-            println!(
-                "  {set:<20} n={:<5} roc_auc={} accuracy={} sensitivity={} specificity={}",
-                report.counts.get(set).copied().unwrap_or(0),
-                g("roc_auc"),
-                g("accuracy"),
-                g("sensitivity"),
-                g("specificity")
-            );
-        }
+        super::train::print_metrics(manifest, &report.counts);
     } else {
         println!("no epoch finished: no bundle written");
     }

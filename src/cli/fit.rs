@@ -192,14 +192,7 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         &command,
         None,
     )?;
-    let text = match a.format {
-        FitFormat::Table => summary(&run, &a.dir, a.show),
-        FitFormat::Csv => csv(&run.report),
-        FitFormat::Json => {
-            serde_json::to_string_pretty(&run.report).map_err(|e| e.to_string())? + "\n"
-        }
-    };
-    emit(a.output.as_deref(), &text)?;
+    emit_run(&a, &run)?;
     eprintln!(
         "osteoai: fitted {} images ({} classes) in {:.1} s (features {:.1} s); bundle and oof.csv in {}. Not for clinical use.",
         run.report.images.len(),
@@ -319,6 +312,18 @@ pub fn summary(run: &FitRun, dir: &Path, show: usize) -> String {
     s
 }
 
+/// The report in the format asked for, to stdout or `--output`.
+fn emit_run(a: &FitArgs, run: &FitRun) -> Result<(), String> {
+    let text = match a.format {
+        FitFormat::Table => summary(run, &a.dir, a.show),
+        FitFormat::Csv => csv(&run.report),
+        FitFormat::Json => {
+            serde_json::to_string_pretty(&run.report).map_err(|e| e.to_string())? + "\n"
+        }
+    };
+    emit(a.output.as_deref(), &text)
+}
+
 /// `fit --finetune`: a fine-tuned CNN per fold.
 fn run_finetune(
     a: &FitArgs,
@@ -378,14 +383,7 @@ fn run_finetune(
         spec: r.spec,
         bundle: r.bundle,
     };
-    let text = match a.format {
-        FitFormat::Table => summary(&run, &a.dir, a.show),
-        FitFormat::Csv => csv(&run.report),
-        FitFormat::Json => {
-            serde_json::to_string_pretty(&run.report).map_err(|e| e.to_string())? + "\n"
-        }
-    };
-    emit(a.output.as_deref(), &text)?;
+    emit_run(a, &run)?;
     eprintln!(
         "osteoai: fitted {} images ({} classes) with a fine-tuned CNN per fold in {:.0} s; bundle and oof.csv in {}. Not for clinical use.",
         run.report.images.len(),

@@ -170,7 +170,13 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
         report.rounds,
         report.manifest.threshold
     );
-    for (set, m) in &report.manifest.metrics {
+    print_metrics(&report.manifest, &report.counts);
+    Ok(0)
+}
+
+/// One line per evaluation set of a bundle's metrics (shared with `train --finetune`).
+pub fn print_metrics(manifest: &Manifest, counts: &std::collections::BTreeMap<String, usize>) {
+    for (set, m) in &manifest.metrics {
         let g = |k: &str| {
             m.get(k)
                 .and_then(|v| v.as_f64())
@@ -179,12 +185,11 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
         };
         println!(
             "  {set:<20} n={:<5} roc_auc={} accuracy={} sensitivity={} specificity={}",
-            report.counts.get(set).copied().unwrap_or(0),
+            counts.get(set).copied().unwrap_or(0),
             g("roc_auc"),
             g("accuracy"),
             g("sensitivity"),
             g("specificity")
         );
     }
-    Ok(0)
 }

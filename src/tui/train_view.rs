@@ -9,21 +9,8 @@ use osteoai::finetune::EpochStats;
 
 use super::app::{App, Effect, Mode};
 
-/// What the worker reports while training.
-#[derive(Debug, Clone)]
-pub enum TrainUpdate {
-    Step {
-        epoch: usize,
-        epochs: usize,
-        batch: usize,
-        batches: usize,
-        loss: f64,
-        img_s: f64,
-        eta_s: f64,
-    },
-    Evaluating(usize),
-    Epoch(EpochStats),
-}
+/// What the worker reports while training: the library's own progress events.
+pub use osteoai::finetune::Event as TrainUpdate;
 
 /// The training panel's state.
 #[derive(Debug, Clone, Default)]
@@ -102,14 +89,15 @@ impl App {
                 p.eta_s = eta_s;
                 p.evaluating = false;
             }
-            TrainUpdate::Evaluating(e) => {
-                p.epoch = e;
+            TrainUpdate::Evaluating { epoch } => {
+                p.epoch = epoch;
                 p.evaluating = true;
             }
             TrainUpdate::Epoch(s) => {
                 p.evaluating = false;
                 p.history.push(s);
             }
+            TrainUpdate::Resumed { .. } | TrainUpdate::Checkpoint { .. } => return,
         }
         if let Some(b) = self.bg.as_mut().filter(|b| b.run == run) {
             b.stage = format!("epoch {}/{}", p.epoch, p.epochs.max(p.epoch));

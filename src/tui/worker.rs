@@ -432,8 +432,7 @@ fn train_job(
     events: &Sender<Event>,
     cancel: &AtomicBool,
 ) {
-    use super::train_view::TrainUpdate;
-    use osteoai::finetune::{Event as F, folder};
+    use osteoai::finetune::folder;
     let out = root
         .join(osteoai::journal::SIDECAR)
         .join("models")
@@ -448,36 +447,14 @@ fn train_job(
         resume: true,
         command: "osteoai dashboard: T (fine-tune the folder)".into(),
     };
-    let send = |update: TrainUpdate| {
-        let _ = events.send(Event::Train { run, update });
-    };
     let result = folder::finetune_folder(
         &engine.bundle.dir.clone(),
         &engine.manifest().clone(),
         &device,
         &cfg,
         cancel,
-        |e| match e {
-            F::Step {
-                epoch,
-                epochs,
-                batch,
-                batches,
-                loss,
-                img_s,
-                eta_s,
-            } => send(TrainUpdate::Step {
-                epoch,
-                epochs,
-                batch,
-                batches,
-                loss,
-                img_s,
-                eta_s,
-            }),
-            F::Evaluating { epoch } => send(TrainUpdate::Evaluating(epoch)),
-            F::Epoch(s) => send(TrainUpdate::Epoch(s)),
-            F::Resumed { .. } | F::Checkpoint { .. } => {}
+        |update| {
+            let _ = events.send(Event::Train { run, update });
         },
         |m| tracing::info!(message = m, "fine-tune"),
     );
