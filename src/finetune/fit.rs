@@ -171,16 +171,11 @@ pub fn finetune_fit_folder(
     let all: Vec<usize> = (0..samples.len()).collect();
     let (final_model, _) = train_on(&all, "final model", &mut log)?;
     let mut metrics = BTreeMap::new();
-    metrics.insert(
-        "out_of_fold".into(),
-        json!({
-            "n": report.oof.n,
-            "accuracy": report.oof.accuracy,
-            "roc_auc": report.oof.roc_auc,
-            "auc_mean_sd_over_folds": report.auc_spread,
-            "best_epoch_per_fold": fold_epochs,
-        }),
-    );
+    metrics.insert("out_of_fold".into(), {
+        let mut v = report.oof_metrics_json();
+        v["best_epoch_per_fold"] = json!(fold_epochs);
+        v
+    });
     let written = Written {
         out,
         recipe,

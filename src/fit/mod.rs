@@ -134,6 +134,19 @@ pub struct FitReport {
 }
 
 impl FitReport {
+    /// The out-of-fold metrics a bundle's manifest records.
+    pub fn oof_metrics_json(&self) -> serde_json::Value {
+        json!({
+            "n": self.oof.n,
+            "accuracy": self.oof.accuracy,
+            "roc_auc": self.oof.roc_auc,
+            "auc_mean_sd_over_folds": self.auc_spread,
+            "accuracy_mean_sd_over_folds": self.accuracy_spread,
+            "confusion": self.confusion,
+            "binary": self.binary,
+        })
+    }
+
     /// Flagged images, most likely label errors first.
     pub fn ranked_issues(&self) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.images.len())
@@ -522,18 +535,8 @@ pub fn manifest_for(
     };
     m.threshold = report.threshold;
     m.metrics = std::collections::BTreeMap::new();
-    m.metrics.insert(
-        "out_of_fold".into(),
-        json!({
-            "n": report.oof.n,
-            "accuracy": report.oof.accuracy,
-            "roc_auc": report.oof.roc_auc,
-            "auc_mean_sd_over_folds": report.auc_spread,
-            "accuracy_mean_sd_over_folds": report.accuracy_spread,
-            "confusion": report.confusion,
-            "binary": report.binary,
-        }),
-    );
+    m.metrics
+        .insert("out_of_fold".into(), report.oof_metrics_json());
     m.provenance = Provenance {
         data: format!(
             "{} ({} labelled images, classes {:?})",
