@@ -12,6 +12,7 @@ pub mod device;
 pub mod dicom;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod features;
 pub mod finetune;
 pub mod fit;

@@ -8,6 +8,7 @@ pub use bench::peak_rss_mib;
 mod classify;
 pub mod config;
 mod eval;
+mod explain;
 mod finetune;
 mod fit;
 mod inspect;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Compare scores with folder labels: confusion matrix, accuracy, sensitivity, specificity,
     /// PPV, NPV, F1, ROC AUC, PR AUC, per split.
     Eval(eval::EvalArgs),
+    /// Where the model looks: a heatmap per image (peak and hot box in the image's pixels, an
+    /// overlay PNG beside the original); with --boxes, the pointing game against annotations.
+    Explain(explain::ExplainArgs),
     /// Audit a labelled folder: exact and near duplicates (augmented copies, verified
     /// geometrically), leakage across train/val/test, label conflicts, image quality, class
     /// balance, and the model's metrics with and without the leaked images.
@@ -136,7 +140,16 @@ pub enum Command {
     Man,
     /// Write the generated demo and test fixtures into DIR.
     #[command(hide = true)]
-    MakeFixtures { dir: PathBuf },
+    MakeFixtures {
+        dir: PathBuf,
+        /// Instead: N generated radiographs per class with the boxes of their breaks
+        /// (`boxes.csv`), for the pointing game of `explain --boxes`.
+        #[arg(long, value_name = "N")]
+        pointing: Option<usize>,
+        /// First seed of the pointing set's drawings.
+        #[arg(long, default_value_t = 10_000)]
+        seed: u64,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +184,7 @@ fn apply_config(cmd: &mut Option<Command>, dash: &mut DashboardArgs, c: &config:
         None => Some(&mut dash.model),
         Some(Command::Classify(a)) => Some(&mut a.model),
         Some(Command::Eval(a)) => Some(&mut a.model),
+        Some(Command::Explain(a)) => Some(&mut a.model),
         Some(Command::Audit(a)) => Some(&mut a.model),
         Some(Command::Fit(a)) => Some(&mut a.model),
         Some(Command::Split(a)) => Some(&mut a.model),
@@ -293,6 +307,7 @@ pub fn main() -> i32 {
         None => crate::tui::run(cli.dashboard, &settings),
         Some(Command::Classify(a)) => classify::run(a),
         Some(Command::Eval(a)) => eval::run(a),
+        Some(Command::Explain(a)) => explain::run(a),
         Some(Command::Merge(a)) => merge::run(a),
         Some(Command::Audit(a)) => audit::run(a),
         Some(Command::Fit(a)) => fit::run(a),
@@ -309,7 +324,21 @@ pub fn main() -> i32 {
         Some(Command::Man) => shell::man(),
         Some(Command::Devices) => devices(),
         Some(Command::Config(a)) => config_command(a),
-        Some(Command::MakeFixtures { dir }) => osteoai::fixtures::write_all(&dir)
+        Some(Command::MakeFixtures {
+            dir,
+            pointing: Some(n),
+            seed,
+        }) => osteoai::fixtures::write_pointing_set(&dir, n, seed)
+            .map(|w| {
+                println!("wrote {} images and boxes.csv under {}", w, dir.display());
+                0
+            })
+            .map_err(|e| format!("cannot write the pointing set: {e}")),
+        Some(Command::MakeFixtures {
+            dir,
+            pointing: None,
+            ..
+        }) => osteoai::fixtures::write_all(&dir)
             .map(|w| {
                 println!("wrote {} fixture files under {}", w.len(), dir.display());
                 0

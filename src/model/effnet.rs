@@ -254,6 +254,30 @@ impl EfficientNetLite0 {
         relu6(self.head.forward(x))
     }
 
+    /// Feature maps at `taps` from the map leaving block `last` (`x`), running the blocks after
+    /// it and the head as needed: `Tap::Block(last)` is `x` itself; earlier taps cannot be had.
+    pub fn maps_from(&self, x: Tensor<4>, last: usize, taps: &[Tap]) -> Vec<Option<Tensor<4>>> {
+        let mut found: Vec<Option<Tensor<4>>> = vec![None; taps.len()];
+        let keep = |found: &mut Vec<Option<Tensor<4>>>, tap: Tap, x: &Tensor<4>| {
+            for (slot, t) in found.iter_mut().zip(taps) {
+                if *t == tap {
+                    *slot = Some(x.clone());
+                }
+            }
+        };
+        keep(&mut found, Tap::Block(last), &x);
+        let mut x = x;
+        for (i, block) in self.blocks.iter().enumerate().skip(last + 1) {
+            x = block.forward(x);
+            keep(&mut found, Tap::Block(i), &x);
+        }
+        if taps.contains(&Tap::Head) {
+            let h = relu6(self.head.forward(x));
+            keep(&mut found, Tap::Head, &h);
+        }
+        found
+    }
+
     /// Number of MBConv blocks (16).
     pub fn block_count(&self) -> usize {
         self.blocks.len()

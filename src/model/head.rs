@@ -22,7 +22,15 @@ pub enum HeadOutput {
 type Reply = mpsc::Sender<Result<Vec<f64>, String>>;
 
 enum Request {
-    Predict { rows: Vec<f32>, reply: Reply },
+    Predict {
+        rows: Vec<f32>,
+        reply: Reply,
+    },
+    /// TreeSHAP contributions (binary boosters only: lightgbm3 sizes the output for one class).
+    Contrib {
+        rows: Vec<f32>,
+        reply: Reply,
+    },
 }
 
 /// Handle to a loaded head.
@@ -119,6 +127,20 @@ impl Head {
                                 .map_err(|e| format!("LightGBM prediction failed: {e}"));
                             let _ = reply.send(out);
                         }
+                        Request::Contrib { rows, reply } => {
+                            let n = booster.num_features();
+                            let out = if booster.num_classes() == 1 {
+                                booster
+                                    .predict_contrib(&rows, n, true)
+                                    .map_err(|e| format!("LightGBM contributions failed: {e}"))
+                            } else {
+                                Err(
+                                    "contributions of multi-class LightGBM heads are not supported"
+                                        .into(),
+                                )
+                            };
+                            let _ = reply.send(out);
+                        }
                     }
                 }
             })
@@ -180,6 +202,36 @@ impl Head {
             positive,
             linear: Some(std::sync::Arc::new(h)),
         })
+    }
+
+    /// The linear head of a fine-tuned model (`None` for LightGBM).
+    pub fn linear_head(&self) -> Option<&crate::model::linear::LinearHead> {
+        self.linear.as_deref()
+    }
+
+    /// TreeSHAP contributions of a binary LightGBM head, in log-odds of the positive class: per
+    /// row, one value per feature and the expected value last (they sum to the row's log-odds).
+    pub fn contributions(&self, rows: &[f32]) -> Result<Vec<f64>, String> {
+        if self.linear.is_some() || self.output != HeadOutput::Binary {
+            return Err("contributions need a binary LightGBM head".into());
+        }
+        if rows.is_empty() || !rows.len().is_multiple_of(self.num_features) {
+            return Err(format!(
+                "{} values is not a whole number of rows of {} features",
+                rows.len(),
+                self.num_features
+            ));
+        }
+        let (reply, answer) = mpsc::channel();
+        self.tx
+            .send(Request::Contrib {
+                rows: rows.to_vec(),
+                reply,
+            })
+            .map_err(|_| "head thread has stopped".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "head thread has stopped".to_string())?
     }
 
     /// P(positive) for each row of `rows` (row-major, `num_features` values a row).

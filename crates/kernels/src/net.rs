@@ -508,7 +508,10 @@ fn pool_into(map: &[f32], c: usize, pools: &[Pool], out: &mut [f32]) {
     }
 }
 
+mod maps;
 mod prefix;
+
+pub use maps::TapMap;
 
 #[cfg(test)]
 mod tests;
