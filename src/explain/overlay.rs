@@ -47,8 +47,8 @@ pub fn overlay(img: &RgbImage, hm: &Heatmap, with_box: bool) -> RgbImage {
         let v = values[i];
         let a = MAX_ALPHA * v;
         let c = inferno(v);
-        for k in 0..3 {
-            px.0[k] = (px.0[k] as f32 * (1.0 - a) + c[k] as f32 * a).round() as u8;
+        for (ch, col) in px.0.iter_mut().zip(c) {
+            *ch = (*ch as f32 * (1.0 - a) + col as f32 * a).round() as u8;
         }
     }
     let sx = w as f64 / hm.image_w.max(1) as f64;

@@ -162,6 +162,8 @@ pub struct App {
     pub finetune: osteoai::finetune::Overrides,
     /// Window/level of the preview and the metadata panel.
     pub wl: super::window_level::WindowLevel,
+    /// The heatmap overlay on the preview (`e`).
+    pub explain: super::explain_view::ExplainState,
     journal: Option<Journal>,
     pub(super) marks: Marks,
     dirty: bool,
@@ -220,6 +222,7 @@ impl App {
             thumbnail: (18, 9),
             keymap: Vec::new(),
             wl: Default::default(),
+            explain: Default::default(),
         }
     }
 
@@ -346,6 +349,20 @@ impl App {
 
     pub fn selected_index(&self) -> Option<usize> {
         self.visible.get(self.selected).copied()
+    }
+
+    /// The heatmap the preview wants now: the selected image as shown, when the overlay is on.
+    pub fn explain_wanted(&self) -> Option<super::explain_view::MapKey> {
+        if !self.explain.on {
+            return None;
+        }
+        let it = self.selected_item().filter(|i| i.error.is_none())?;
+        let (view, frame) = self.wl.for_path(&it.path);
+        Some(self.explain.key(
+            it.path.clone(),
+            view.map(|v| super::images::ViewKey::of(&v)),
+            frame,
+        ))
     }
 
     pub fn selected_item(&self) -> Option<&Item> {
@@ -602,6 +619,10 @@ impl App {
                     .collect();
                 return self.start_job(all);
             }
+            KeyCode::Esc if self.explain.on => {
+                self.explain.on = false;
+                self.say("heatmap off");
+            }
             KeyCode::Esc if self.bg.is_some() => {
                 self.cancel_bg();
                 return vec![Effect::Cancel];
@@ -730,6 +751,18 @@ impl App {
             }
             KeyCode::Char('u') => self.undo(),
             KeyCode::Char('E') => self.export(),
+            KeyCode::Char('e') => {
+                let m = self.explain.toggle();
+                self.say(m);
+            }
+            KeyCode::Char('M') => {
+                let m = self.explain.next_method();
+                self.say(m);
+            }
+            KeyCode::Char('>') => {
+                let m = self.explain.next_class(&self.model_classes.names);
+                self.say(m);
+            }
             _ => {}
         }
         vec![]

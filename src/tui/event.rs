@@ -64,6 +64,12 @@ pub enum Event {
         run: u64,
         result: Result<PathBuf, String>,
     },
+    /// A heatmap for the preview (or why there is none), with the methods the model supports.
+    Heatmap {
+        key: super::explain_view::MapKey,
+        result: Result<(std::sync::Arc<osteoai::explain::Heatmap>, bool), String>,
+        methods: Vec<osteoai::explain::Method>,
+    },
     /// A prepared image, for the picker of that generation.
     Image(ImgKey, ImgEntry, u64),
     /// An answer of the terminal to the capability query (raw control sequence).

@@ -28,6 +28,45 @@ pub struct ImgKey {
     pub rows: u16,
     pub view: Option<ViewKey>,
     pub frame: u32,
+    /// A heatmap drawn over the image (the preview with `e`).
+    pub heat: Option<HeatKey>,
+}
+
+/// A heatmap as part of an image key: compared and hashed by an identity of its contents.
+#[derive(Clone, Debug)]
+pub struct HeatKey {
+    id: u64,
+    pub map: Arc<osteoai::explain::Heatmap>,
+}
+
+impl HeatKey {
+    pub fn new(map: Arc<osteoai::explain::Heatmap>) -> HeatKey {
+        let mut h = Fnv::new();
+        h.write(map.method.name().as_bytes());
+        h.write(&(map.class as u64).to_le_bytes());
+        h.write(&(map.grid_w as u64).to_le_bytes());
+        for v in &map.values {
+            h.write(&v.to_bits().to_le_bytes());
+        }
+        HeatKey {
+            id: h.finish(),
+            map,
+        }
+    }
+}
+
+impl PartialEq for HeatKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for HeatKey {}
+
+impl std::hash::Hash for HeatKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state)
+    }
 }
 
 impl ImgKey {
@@ -39,6 +78,7 @@ impl ImgKey {
             rows,
             view: None,
             frame: 0,
+            heat: None,
         }
     }
 }
@@ -345,6 +385,16 @@ pub(super) fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey, show_phi:
             }
             (small, Some(Arc::new(info)))
         }
+    };
+    // The heatmap over the downscaled image: real pixels for kitty/sixel/iTerm2, colour
+    // cells for halfblocks (the protocol samples these pixels).
+    let img = match &key.heat {
+        Some(h) => DynamicImage::ImageRgb8(osteoai::explain::overlay::overlay(
+            &img.to_rgb8(),
+            &h.map,
+            false,
+        )),
+        None => img,
     };
     match picker.new_protocol(img, Size::new(key.cols, key.rows), fill()) {
         Ok(p) => ImgEntry::Ready(p, info),

@@ -10,6 +10,8 @@ pub mod audit_ui;
 pub mod audit_view;
 pub mod bench;
 pub mod event;
+pub mod explain_ui;
+pub mod explain_view;
 pub mod fit_view;
 pub mod images;
 pub mod input;
@@ -193,6 +195,19 @@ fn handle(
             }
             app.mark_dirty();
         }
+        Event::Heatmap {
+            key,
+            result,
+            methods,
+        } => {
+            use explain_view::MapEntry;
+            let entry = match result {
+                Ok((map, refining)) => MapEntry::Ready { map, refining },
+                Err(e) => MapEntry::Failed(e),
+            };
+            app.explain.insert(key, entry, methods);
+            app.mark_dirty();
+        }
         Event::Image(key, entry, generation) => {
             if let images::ImgEntry::Ready(_, Some(info)) = &entry
                 && app.selected_item().is_some_and(|i| i.path == key.path)
@@ -256,6 +271,11 @@ pub fn event_loop<B: Backend>(
             .key_latencies
             .extend(pending_keys.drain(..).map(|t| now - t));
         images.want(wanted);
+        if let Some(k) = app.explain_wanted()
+            && app.explain.request(&k)
+        {
+            worker.explain(k);
+        }
         let first = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(ev) => ev,
             Err(RecvTimeoutError::Timeout) => Event::Tick,
@@ -422,5 +442,7 @@ mod snapshots;
 mod snapshots_audit;
 #[cfg(test)]
 mod snapshots_dicom;
+#[cfg(test)]
+mod snapshots_explain;
 #[cfg(test)]
 mod snapshots_train;

@@ -124,6 +124,13 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
                     result: Err(none("fine-tuning")),
                 });
             }
+            Order::Explain { key, .. } => {
+                let _ = events.send(Event::Heatmap {
+                    key,
+                    result: Err(none("a heatmap")),
+                    methods: Vec::new(),
+                });
+            }
         }
     }
 }

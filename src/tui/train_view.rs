@@ -131,6 +131,8 @@ impl App {
         };
         match result {
             Ok(bundle) => {
+                // Maps of the previous model are stale.
+                self.explain.clear();
                 let msg = format!(
                     "fine-tuned model in {}: scoring every image with it",
                     bundle.display()

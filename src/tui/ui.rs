@@ -14,7 +14,8 @@ use ratatui::widgets::{
 use ratatui_image::Image;
 
 use super::app::{App, Layout, Mode};
-use super::images::{Images, ImgEntry, ImgKey, ViewKey};
+use super::explain_view::MapEntry;
+use super::images::{HeatKey, Images, ImgEntry, ImgKey, ViewKey};
 use super::mouse::Hit;
 use super::review::{CellKind, Item, cell_of};
 use super::theme::Theme;
@@ -513,9 +514,16 @@ fn draw_preview(
             pic,
         );
     } else {
+        let heat = app
+            .explain_wanted()
+            .and_then(|k| match app.explain.get(&k) {
+                Some(MapEntry::Ready { map, .. }) => Some(HeatKey::new(map.clone())),
+                _ => None,
+            });
         let key = ImgKey {
             view: view.map(|v| ViewKey::of(&v)),
             frame,
+            heat,
             ..ImgKey::new(it.path.clone(), pic.width, pic.height)
         };
         match images.get(&key) {
@@ -555,6 +563,10 @@ fn draw_preview(
         block
     } else {
         block.title_bottom(Line::from(window).right_aligned())
+    };
+    let block = match super::explain_ui::map_line(app, theme) {
+        Some(l) => block.title_bottom(l.left_aligned()),
+        None => block,
     };
     f.render_widget(block, area);
     let pos_name = &app.classes.names[app.positive];
@@ -757,11 +769,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("m", "pick a matrix cell to see its images"),
     ("C", "clear the matrix cell filter"),
     ("v Tab", "list → thumbnail grid → ROC curve"),
-    ("Space", "mark reviewed"),
-    ("x", "flag"),
+    ("Space x", "mark reviewed / flag"),
     ("R", "relabel: move to the other class folder"),
     ("u", "undo the last relabel"),
     ("E", "export the list to .osteoai/export-*.csv"),
+    ("e M >", "heatmap (where the model looks), method, class"),
     ("A", "audit: duplicates, leaks, conflicts, quality"),
     ("O", "fit the folder's own labels (out of fold)"),
     ("o", "scores: model ↔ out of fold"),

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use osteoai::cache::{DiskCache, cache_root, file_key};
@@ -17,6 +17,7 @@ use osteoai::scan::Entry;
 
 use super::app::{Effect, ModelInfo};
 use super::event::Event;
+use super::explain_view::MapKey;
 
 pub enum Order {
     Classify {
@@ -47,6 +48,12 @@ pub enum Order {
         root: PathBuf,
         overrides: osteoai::finetune::Overrides,
     },
+    /// A heatmap for the preview; request `generation` (older ones are stale once a newer one
+    /// is asked for).
+    Explain {
+        key: MapKey,
+        generation: u64,
+    },
 }
 
 /// Batches handed to the engine's pipeline at once: enough for its decoding to run ahead
@@ -58,6 +65,8 @@ pub struct Worker {
     tx: Sender<Order>,
     /// Set to stop the batch in flight (cancel or replace).
     cancel: Arc<AtomicBool>,
+    /// The generation of the latest heatmap asked for.
+    explain: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -65,14 +74,30 @@ impl Worker {
         let (tx, rx) = std::sync::mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let c = cancel.clone();
+        let explain = Arc::new(AtomicU64::new(0));
+        let latest = explain.clone();
         let _ = std::thread::Builder::new()
             .name("classifier".into())
-            .spawn(move || serve(model_dir, device, rx, events, c));
-        Worker { tx, cancel }
+            .spawn(move || serve(model_dir, device, rx, events, c, latest));
+        Worker {
+            tx,
+            cancel,
+            explain,
+        }
     }
 
     pub(super) fn from_parts(tx: Sender<Order>, cancel: Arc<AtomicBool>) -> Worker {
-        Worker { tx, cancel }
+        Worker {
+            tx,
+            cancel,
+            explain: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Asks for a heatmap; any asked for before it is stale from now on.
+    pub fn explain(&self, key: MapKey) {
+        let generation = self.explain.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = self.tx.send(Order::Explain { key, generation });
     }
 
     pub fn apply(&self, effect: &Effect) {
@@ -147,6 +172,7 @@ fn serve(
     rx: Receiver<Order>,
     events: Sender<Event>,
     cancel: Arc<AtomicBool>,
+    latest_explain: Arc<AtomicU64>,
 ) {
     let loaded = osteoai::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
     let mut engine = match loaded {
@@ -186,6 +212,13 @@ fn serve(
                             result: Err("no model loaded".into()),
                         });
                     }
+                    Order::Explain { key, .. } => {
+                        let _ = events.send(Event::Heatmap {
+                            key: key.clone(),
+                            result: Err("no model loaded: no heatmap".into()),
+                            methods: Vec::new(),
+                        });
+                    }
                     _ => {}
                 }
                 if let Order::Classify { run, items, .. } = order {
@@ -207,6 +240,7 @@ fn serve(
     let scores = DiskCache::new(cache_root().join("scores"));
     let mut queue: VecDeque<(usize, PathBuf)> = VecDeque::new();
     let mut jobs: VecDeque<Order> = VecDeque::new();
+    let mut explain: Option<(MapKey, u64)> = None;
     let mut run = 0u64;
     // When the current classification began and how many images it had, for the log.
     let mut job_start: Option<(std::time::Instant, usize)> = None;
@@ -215,7 +249,7 @@ fn serve(
         let salt = engine.bundle.fingerprint;
         // Take every pending order; block only when there is nothing to do.
         let mut orders = Vec::new();
-        if queue.is_empty() && jobs.is_empty() {
+        if queue.is_empty() && jobs.is_empty() && explain.is_none() {
             match rx.recv() {
                 Ok(o) => orders.push(o),
                 Err(_) => return,
@@ -255,6 +289,8 @@ fn serve(
                     cancel.store(false, Ordering::SeqCst);
                     jobs.push_back(job);
                 }
+                // Only the latest map is worth making.
+                Order::Explain { key, generation } => explain = Some((key, generation)),
                 Order::Lookup(items) => {
                     for (index, path) in items {
                         if let Some(p) = file_key(&path, salt)
@@ -270,6 +306,11 @@ fn serve(
                     }
                 }
             }
+        }
+        // A heatmap first: a person is looking at that image now.
+        if let Some((key, generation)) = explain.take() {
+            explain_job(&engine, key, generation, &latest_explain, &events);
+            continue;
         }
         if let Some(job) = jobs.pop_front() {
             if let Order::Train {
@@ -337,6 +378,74 @@ fn serve(
             let _ = events.send(Event::JobDone { run });
         }
     }
+}
+
+/// The heatmap of one image as shown (its window and frame): with no method asked for, the
+/// model's one-pass map at once, then its default map unless a newer request came meanwhile.
+fn explain_job(
+    engine: &Engine,
+    key: MapKey,
+    generation: u64,
+    latest: &AtomicU64,
+    events: &Sender<Event>,
+) {
+    use osteoai::explain::{Explainer, HeadKind, Method};
+    let kind = HeadKind::of(&engine.bundle.head);
+    let methods: Vec<Method> = match key.method {
+        Some(m) => vec![m],
+        None => {
+            let (fast, best) = (Method::fast_for(kind), Method::default_for(kind));
+            if fast == best {
+                vec![best]
+            } else {
+                vec![fast, best]
+            }
+        }
+    };
+    let supported = Method::supported(kind);
+    let send = |result: Result<(Arc<osteoai::explain::Heatmap>, bool), String>| {
+        let _ = events.send(Event::Heatmap {
+            key: key.clone(),
+            result,
+            methods: supported.clone(),
+        });
+    };
+    let input = match explain_input(engine, &key) {
+        Ok(x) => x,
+        Err(e) => return send(Err(e)),
+    };
+    for (i, &method) in methods.iter().enumerate() {
+        if i > 0 && latest.load(Ordering::SeqCst) != generation {
+            return; // the person moved on: the refined map would be stale
+        }
+        let t = std::time::Instant::now();
+        let ex = Explainer {
+            engine,
+            method,
+            class: key.class,
+        };
+        let r = ex.check().and_then(|_| ex.input(&input.0, input.1));
+        tracing::debug!(%method, ms = t.elapsed().as_secs_f64() * 1e3, "heatmap");
+        send(r.map(|m| (Arc::new(m), i + 1 < methods.len())));
+    }
+}
+
+/// The model input of an image as the preview shows it and its size: the file as classified
+/// (the same score), or rendered with the viewer's window and frame.
+fn explain_input(engine: &Engine, key: &MapKey) -> Result<(Vec<f32>, (u32, u32)), String> {
+    let bytes = osteoai::imaging::read_limited(&key.path).map_err(|e| e.0)?;
+    let d = osteoai::imaging::decode_full(&bytes, key.frame).map_err(|e| e.0)?;
+    let pre = &engine.backbone.preprocess;
+    let img = match (&d.deep, key.view) {
+        (Some(g), Some(v)) => image::DynamicImage::ImageLuma8(g.render(&v.view())),
+        _ => d.image,
+    };
+    let input = if key.view.is_none() && key.frame == 0 {
+        pre.load_bytes(&bytes).map_err(|e| e.0)?
+    } else {
+        pre.apply(&img)
+    };
+    Ok((input, (img.width(), img.height())))
 }
 
 /// An audit or a fit, on this thread (it owns the engine); progress and the outcome as events.

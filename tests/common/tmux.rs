@@ -89,6 +89,14 @@ impl Tmux {
             .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
+    /// The screen with its colours (SGR escape sequences), as `capture-pane -e`.
+    pub fn screen_with_colours(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-e", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
     pub fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
