@@ -11,7 +11,8 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use osteoai::engine::Engine;
 use osteoai::explain::pointing::{self, Summary};
-use osteoai::explain::{Explainer, HeadKind, Heatmap, Method, explain_path, overlay};
+use osteoai::explain::{Explainer, HeadKind, Heatmap, Method, overlay};
+use rayon::prelude::*;
 
 use super::classify::{scope, stop_on_signals};
 use super::output::{csv_field, emit, table};
@@ -124,63 +125,87 @@ pub fn run(a: ExplainArgs) -> Result<i32, String> {
         .map(|m| (*m, Summary::default(), 0.0))
         .collect();
     let mut failed = 0usize;
-    for (k, e) in sc.entries.iter().enumerate() {
+    // A few images at a time, one per thread (each image's network then runs on its thread):
+    // rows stay in scan order, a stop takes effect between groups.
+    let group = 2 * rayon::current_num_threads().max(1);
+    let work: Vec<usize> = (0..sc.entries.len()).collect();
+    for (gi, idxs) in work.chunks(group).enumerate() {
         if cancel.load(Ordering::Relaxed) {
-            eprintln!("osteoai: stopped after {k} images");
+            eprintln!("osteoai: stopped after {} images", gi * group);
             break;
         }
-        let root = root_of(&sc.roots, &e.path);
-        let theirs = match &boxes {
-            Some(b) => match pointing::boxes_for(b, &root, &e.path) {
-                Some(v) => Some(v.clone()),
-                None => continue,
-            },
-            None => None,
-        };
-        for (mi, &method) in methods.iter().enumerate() {
-            let ex = Explainer {
-                engine: &engine,
-                method,
-                class,
-            };
-            let t = Instant::now();
-            let r = explain_path(&ex, &e.path);
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            match r {
-                Ok((hm, decoded)) => {
-                    if let Some(b) = &theirs {
-                        let s = pointing::score(&hm, b);
-                        summaries[mi].1.add(&s);
-                        summaries[mi].2 += ms;
-                    }
-                    let png = match &out_dir {
-                        Some(d) => {
-                            let rel = sc.rels[k].clone();
-                            let file = overlay_path(d, &rel, method);
-                            let caption = caption(&hm, &m.classes.names, engine.bundle.name());
-                            let fig = overlay::figure(&decoded.image, &hm, &caption);
-                            match save_png(&file, &fig) {
-                                Ok(()) => file.display().to_string(),
-                                Err(err) => {
-                                    eprintln!("osteoai: {err}");
-                                    String::new()
+        let done: Vec<Vec<Outcome>> = idxs
+            .par_iter()
+            .map(|&k| {
+                let path = &sc.entries[k].path;
+                let theirs = match &boxes {
+                    Some(b) => match pointing::boxes_for(b, &root_of(&sc.roots, path), path) {
+                        Some(v) => Some(v.clone()),
+                        None => return Vec::new(),
+                    },
+                    None => None,
+                };
+                let t = Instant::now();
+                let loaded = load(&engine, path);
+                let load_ms = t.elapsed().as_secs_f64() * 1e3;
+                methods
+                    .iter()
+                    .enumerate()
+                    .map(|(mi, &method)| {
+                        let (input, decoded) = match &loaded {
+                            Ok(x) => x,
+                            Err(e) => return Outcome::failed(path, method, e.clone()),
+                        };
+                        let ex = Explainer {
+                            engine: &engine,
+                            method,
+                            class,
+                        };
+                        let t = Instant::now();
+                        let dims = (decoded.image.width(), decoded.image.height());
+                        let hm = match ex.input(input, dims) {
+                            Ok(hm) => hm,
+                            Err(e) => return Outcome::failed(path, method, e),
+                        };
+                        let ms = load_ms + t.elapsed().as_secs_f64() * 1e3;
+                        let score = theirs.as_ref().map(|b| pointing::score(&hm, b));
+                        let png = match &out_dir {
+                            Some(d) => {
+                                let file = overlay_path(d, &sc.rels[k], method);
+                                let caption =
+                                    caption(&hm, &m.classes.names, engine.bundle.name());
+                                let fig = overlay::figure(&decoded.image, &hm, &caption);
+                                match save_png(&file, &fig) {
+                                    Ok(()) => file.display().to_string(),
+                                    Err(err) => {
+                                        eprintln!("osteoai: {err}");
+                                        String::new()
+                                    }
                                 }
                             }
+                            None => String::new(),
+                        };
+                        Outcome {
+                            method: mi,
+                            row: row(path, &hm, &m.classes.names, ms, png),
+                            score,
+                            ms,
+                            error: None,
                         }
-                        None => String::new(),
-                    };
-                    rows.push(row(&e.path, &hm, &m.classes.names, ms, png));
-                }
-                Err(err) => {
-                    failed += 1;
-                    eprintln!("osteoai: {}: {err}", e.path.display());
-                    let mut r = vec![String::new(); HEADER.len()];
-                    r[0] = e.path.display().to_string();
-                    r[3] = method.name().into();
-                    r[12] = err;
-                    rows.push(r);
-                }
+                    })
+                    .collect()
+            })
+            .collect();
+        for o in done.into_iter().flatten() {
+            if let Some(e) = &o.error {
+                failed += 1;
+                eprintln!("osteoai: {}: {e}", o.row[0]);
             }
+            if let Some(s) = &o.score {
+                summaries[o.method].1.add(s);
+                summaries[o.method].2 += o.ms;
+            }
+            rows.push(o.row);
         }
     }
     let text = match &boxes {
@@ -192,6 +217,43 @@ pub fn run(a: ExplainArgs) -> Result<i32, String> {
         return Err("no image under the given paths has a box in the boxes file".into());
     }
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// One image and method: its row, and its pointing-game score when it has boxes.
+struct Outcome {
+    method: usize,
+    row: Vec<String>,
+    score: Option<pointing::Score>,
+    ms: f64,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn failed(path: &Path, method: Method, err: String) -> Outcome {
+        let mut row = vec![String::new(); HEADER.len()];
+        row[0] = path.display().to_string();
+        row[3] = method.name().into();
+        row[12] = err.clone();
+        Outcome {
+            method: 0,
+            row,
+            score: None,
+            ms: 0.0,
+            error: Some(err),
+        }
+    }
+}
+
+/// The model input (as `classify` makes it) and the decoded image (for sizes and overlays).
+fn load(engine: &Engine, path: &Path) -> Result<(Vec<f32>, osteoai::imaging::Decoded), String> {
+    let bytes = osteoai::imaging::read_limited(path).map_err(|e| e.0)?;
+    let decoded = osteoai::imaging::decode_full(&bytes, 0).map_err(|e| e.0)?;
+    let input = engine
+        .backbone
+        .preprocess
+        .load_bytes(&bytes)
+        .map_err(|e| e.0)?;
+    Ok((input, decoded))
 }
 
 fn root_of(roots: &[PathBuf], path: &Path) -> PathBuf {

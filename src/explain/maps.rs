@@ -20,7 +20,8 @@ pub fn tap_maps(b: &Backbone, input: &[f32], mirrored: bool) -> Result<Vec<TapMa
                 (s, s),
                 &ktaps,
                 mirrored,
-                true,
+                // Inside a parallel loop over images each image keeps to its thread.
+                rayon::current_thread_index().is_none(),
             )
             .map_err(|e| e.to_string());
     }
