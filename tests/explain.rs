@@ -151,6 +151,25 @@ fn explain_writes_overlays_and_rows() {
         .unwrap();
     assert!((r["p"].as_f64().unwrap() - p).abs() < 1e-3, "{r} vs {p}");
 
+    // DICOM: the map of the windowed image the model scores (same probability as classify).
+    let dcm = "fixtures/dicom/fracture/mono1-12bit-windows.dcm";
+    let (code, ex, err) = run(osteoai(cache.path())
+        .args([
+            "explain", dcm, "--method", "shap-cam", "--format", "json", "--device", "cpu",
+        ])
+        .arg("--out")
+        .arg(&pngs));
+    assert_eq!(code, 0, "{err}");
+    let (_, cls, _) =
+        run(osteoai(cache.path()).args(["classify", dcm, "--format", "jsonl", "--device", "cpu"]));
+    let want = json_lines(&cls)[0]["p_fracture"].as_f64().unwrap();
+    let got = &json_lines(&ex)[0];
+    assert!(
+        (got["p"].as_f64().unwrap() - want).abs() < 1e-3,
+        "{got} vs {want}"
+    );
+    assert!(Path::new(got["overlay"].as_str().unwrap()).is_file());
+
     // CSV without images; bad files are rows with an error and exit status 1.
     let (code, stdout, err) = run(osteoai(cache.path())
         .args(["explain", "fixtures/bad", "--no-images", "--format", "csv"])

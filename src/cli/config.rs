@@ -82,6 +82,9 @@ audit = "A"
 fit = "O"
 scores = "o"
 fine_tune = "T"
+heatmap = "e"
+heatmap_method = "M"
+heatmap_class = ">"
 "##;
 
 #[derive(Deserialize, Default)]
@@ -148,6 +151,9 @@ pub const ACTIONS: &[(&str, char)] = &[
     ("fit", 'O'),
     ("scores", 'o'),
     ("fine_tune", 'T'),
+    ("heatmap", 'e'),
+    ("heatmap_method", 'M'),
+    ("heatmap_class", '>'),
 ];
 
 /// The colour names of `[colors]`.

@@ -172,8 +172,7 @@ pub fn run(a: ExplainArgs) -> Result<i32, String> {
                         let png = match &out_dir {
                             Some(d) => {
                                 let file = overlay_path(d, &sc.rels[k], method);
-                                let caption =
-                                    caption(&hm, &m.classes.names, engine.bundle.name());
+                                let caption = caption(&hm, &m.classes.names, engine.bundle.name());
                                 let fig = overlay::figure(&decoded.image, &hm, &caption);
                                 match save_png(&file, &fig) {
                                     Ok(()) => file.display().to_string(),

@@ -51,7 +51,8 @@ pub fn read_boxes(text: &str) -> Result<HashMap<String, Vec<Box2>>, String> {
         if b.w < 0.0 || b.h < 0.0 {
             return Err(format!("boxes line {}: negative width or height", i + 2));
         }
-        let path = rec.get(p).unwrap_or_default().to_string();
+        let path = rec.get(p).unwrap_or_default();
+        let path = path.strip_prefix("./").unwrap_or(path).to_string();
         if path.is_empty() {
             return Err(format!("boxes line {}: empty path", i + 2));
         }
