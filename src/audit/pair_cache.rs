@@ -23,7 +23,7 @@ pub struct PairCache {
 fn params_hash(p: &VerifyParams) -> u64 {
     let mut h = Fnv::new();
     h.write(format!("{p:?}").as_bytes());
-    h.write(b"verify-v2");
+    h.write(b"verify-v3");
     h.finish()
 }
 

@@ -220,12 +220,13 @@ impl Report {
             && p.kind != PairKind::ExactPixels
         {
             parts.push(format!(
-                "verified {}: {} inliers of {} matches, spread {:.2}, aligned rank correlation {:.3}{}",
+                "verified {}: {} inliers of {} matches, spread {:.2}, aligned rank correlation {:.3}, shared fine detail {:.2}{}",
                 if v.verified { "yes" } else { "no" },
                 v.inliers,
                 v.matches,
                 v.spread,
                 v.score,
+                v.detail,
                 if v.mirrored { ", mirrored" } else { "" }
             ));
         }
