@@ -13,6 +13,7 @@ pub mod decisions;
 pub mod index;
 pub mod orb;
 pub mod pair_cache;
+pub mod patients;
 pub mod precompute;
 pub mod quality;
 pub mod report;
@@ -54,6 +55,8 @@ pub struct AuditParams {
     pub possible_score: f32,
     /// Keep every examined candidate in the report (`Report::examined`).
     pub keep_examined: bool,
+    /// Where patient identities come from (films of one patient kept together).
+    pub patients: patients::PatientOptions,
 }
 
 impl Default for AuditParams {
@@ -66,6 +69,7 @@ impl Default for AuditParams {
             quality: quality::QualityParams::default(),
             possible_score: 0.75,
             keep_examined: false,
+            patients: patients::PatientOptions::default(),
         }
     }
 }
@@ -174,6 +178,7 @@ pub fn audit(
             split: e.split,
             label: e.label.and_then(|l| input.classes.names.get(l).cloned()),
             group: None,
+            patient: None,
         })
         .collect();
 
@@ -458,6 +463,8 @@ pub fn audit(
         groups: vec![],
         leakage: vec![],
         leaks: vec![],
+        patient_leakage: vec![],
+        patient_leaks: vec![],
         conflicts: vec![],
         quality: quality::flags(
             &ok,
@@ -472,6 +479,21 @@ pub fn audit(
         notes,
         examined,
     };
+    // Patients, before the analysis that counts their leaks.
+    let paths: Vec<std::path::PathBuf> = input.entries.iter().map(|e| e.path.clone()).collect();
+    let (keys, sources) = patients::keys(input.root, &paths, &params.patients)?;
+    patients::assign(&mut report, &keys);
+    if !sources.is_empty() {
+        let said: Vec<String> = sources
+            .iter()
+            .map(|(s, n)| format!("{n} from the {s}"))
+            .collect();
+        report.notes.push(format!(
+            "patients known for {} images ({}); identities compared as salted hashes, never shown",
+            sources.iter().map(|s| s.1).sum::<usize>(),
+            said.join(", ")
+        ));
+    }
     analyse(&mut report);
     if let Some(m) = &input.model
         && let Some(head) = m.head

@@ -19,6 +19,10 @@ pub struct Image {
     pub label: Option<String>,
     /// Near-duplicate group (connected component), when the image has a copy.
     pub group: Option<usize>,
+    /// The person (an index, the same for one patient), when the groups file, the folder
+    /// level or DICOM say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<usize>,
 }
 
 /// How two files were found to be the same picture.
@@ -167,6 +171,9 @@ pub struct Report {
     pub groups: Vec<Vec<usize>>,
     pub leakage: Vec<Leakage>,
     pub leaks: Vec<Leak>,
+    /// Held-out images whose patient has other films in an earlier split (copies aside).
+    pub patient_leakage: Vec<Leakage>,
+    pub patient_leaks: Vec<Leak>,
     pub conflicts: Vec<Conflict>,
     pub quality: Vec<QualityFlag>,
     /// Per split ("all" too): label -> count ("unlabelled" for none).
@@ -297,6 +304,19 @@ impl Report {
                 }),
             });
         }
+        for l in &self.patient_leaks {
+            out.push(Finding {
+                kind: "same_patient",
+                path: path(l.image),
+                other: path(l.other),
+                score: None,
+                detail: format!(
+                    "{} image of a patient with other films in {} (same patient; who is never shown)",
+                    l.split, l.into
+                ),
+                pair: None,
+            });
+        }
         for c in &self.conflicts {
             let p = &self.pairs[c.pair];
             out.push(Finding {
@@ -336,6 +356,39 @@ impl Report {
             .iter()
             .filter_map(|im| im.group.map(|g| (std::path::PathBuf::from(&im.path), g)))
             .collect()
+    }
+
+    /// What folds and splits keep whole, by path: copies and one patient's films together
+    /// (`units` of two or more images).
+    pub fn units_by_path(&self) -> std::collections::HashMap<std::path::PathBuf, usize> {
+        let mut out = std::collections::HashMap::new();
+        for (k, u) in self.units().iter().enumerate().filter(|(_, u)| u.len() > 1) {
+            for &i in u {
+                out.insert(std::path::PathBuf::from(&self.images[i].path), k);
+            }
+        }
+        out
+    }
+
+    /// What must stay in one split or fold: copies and every film of one patient together
+    /// (connected components over both), single images alone.
+    pub fn units(&self) -> Vec<Vec<usize>> {
+        let mut g = Groups::new(self.images.len());
+        for p in self.pairs.iter().filter(|p| p.counts()) {
+            g.union(p.a, p.b);
+        }
+        let mut first: std::collections::HashMap<usize, usize> = Default::default();
+        for (i, im) in self.images.iter().enumerate() {
+            if let Some(p) = im.patient {
+                let f = *first.entry(p).or_insert(i);
+                g.union(f, i);
+            }
+        }
+        let mut by_root: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.images.len() {
+            by_root.entry(g.find(i)).or_default().push(i);
+        }
+        by_root.into_values().collect()
     }
 
     /// Worst leaked share over the held-out splits (0 when none).
@@ -463,6 +516,7 @@ pub fn analyse(r: &mut Report) {
             })
         })
         .collect();
+    (r.patient_leaks, r.patient_leakage) = super::patients::patient_leaks(r);
     r.conflicts = r
         .pairs
         .iter()
@@ -508,6 +562,8 @@ pub mod tests_support {
             groups: vec![],
             leakage: vec![],
             leaks: vec![],
+            patient_leakage: vec![],
+            patient_leaks: vec![],
             conflicts: vec![],
             quality: vec![],
             balance: BTreeMap::new(),
@@ -531,6 +587,7 @@ mod tests {
             split: Some(split),
             label: Some(label.into()),
             group: None,
+            patient: None,
         }
     }
 

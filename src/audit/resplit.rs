@@ -105,18 +105,13 @@ fn plan_msg(report: &Report, root: &Path, ratios: [f64; 3], seed: u64) -> Result
             ));
         }
     }
-    // Units: groups of copies, then single images.
+    // Units: copies and every film of one patient together, then single images.
     let mut units: Vec<Vec<usize>> = report
-        .groups
-        .iter()
-        .map(|g| g.iter().copied().filter(|&i| usable(i)).collect::<Vec<_>>())
+        .units()
+        .into_iter()
+        .map(|g| g.into_iter().filter(|&i| usable(i)).collect::<Vec<_>>())
         .filter(|g: &Vec<usize>| !g.is_empty())
         .collect();
-    for (i, img) in report.images.iter().enumerate() {
-        if img.group.is_none() && usable(i) {
-            units.push(vec![i]);
-        }
-    }
     let rel = |i: usize| -> String {
         let p = Path::new(&report.images[i].path);
         p.strip_prefix(root)
@@ -336,6 +331,7 @@ mod tests {
             split: Some(split),
             label: Some(label.into()),
             group: None,
+            patient: None,
         }
     }
 

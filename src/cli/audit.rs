@@ -43,6 +43,8 @@ pub struct AuditArgs {
     /// the likely label errors (kind `label_issue`); the bundle goes to DIR/.osteoai/models/fit.
     #[arg(long)]
     pub fit: bool,
+    #[command(flatten)]
+    pub patients: PatientArgs,
     /// Write every candidate pair examined, with its verification, to this CSV (for tuning).
     #[arg(long, value_name = "FILE", hide = true)]
     pub dump_candidates: Option<PathBuf>,
@@ -137,6 +139,32 @@ pub fn audit_with(
     r.map_err(String::from)
 }
 
+/// Where the audit, `split` and `fit` learn which films belong to one patient.
+#[derive(Args, Debug, Clone)]
+pub struct PatientArgs {
+    /// Patients from a CSV (`path,group`; paths relative to DIR or absolute): one patient's
+    /// films are reported when they cross splits (`same_patient`) and kept in one split.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
+    /// The N-th folder under DIR names the patient (3 for DIR/train/fracture/patient0042/…).
+    #[arg(long, value_name = "N")]
+    pub group_dir: Option<usize>,
+    /// Do not group DICOM files by PatientID (else StudyInstanceUID); compared as salted
+    /// hashes, never shown.
+    #[arg(long)]
+    pub no_dicom_patients: bool,
+}
+
+impl PatientArgs {
+    pub fn options(&self) -> osteoai::audit::patients::PatientOptions {
+        osteoai::audit::patients::PatientOptions {
+            groups_file: self.groups.clone(),
+            group_dir: self.group_dir,
+            dicom: !self.no_dicom_patients,
+        }
+    }
+}
+
 pub fn run(a: AuditArgs) -> Result<i32, String> {
     if let Some(shard) = a.shard.resolve()? {
         return super::sharding::precompute_shard("audit", &a.dir, &a.model, a.no_model, shard);
@@ -144,6 +172,7 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
     let params = AuditParams {
         neighbors: a.neighbors.max(1),
         keep_examined: a.dump_candidates.is_some(),
+        patients: a.patients.options(),
         ..AuditParams::default()
     };
     if a.fit && a.no_model {
@@ -159,6 +188,7 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
             &engine,
             &osteoai::fit::FitParams::default(),
             super::fit::Grouping::Audit,
+            None,
             None,
             None,
             &command,
@@ -402,6 +432,25 @@ pub fn summary(r: &Report, show: usize) -> String {
         s.push_str("  no train/val/test splits here\n");
     } else {
         s.push_str(&indent(&table(&["splits", "leaked", "of", "share"], &rows)));
+    }
+    if !r.patient_leakage.is_empty() {
+        s.push_str("\nsame patient across splits (held-out images of a patient with other films in an earlier split; who is never shown)\n");
+        let rows: Vec<Vec<String>> = r
+            .patient_leakage
+            .iter()
+            .map(|l| {
+                vec![
+                    format!("{} -> {}", l.split, l.into),
+                    l.leaked.to_string(),
+                    l.of.to_string(),
+                    pct(l.leaked, l.of),
+                ]
+            })
+            .collect();
+        s.push_str(&indent(&table(
+            &["splits", "same patient", "of", "share"],
+            &rows,
+        )));
     }
     s.push_str(&format!(
         "\nlabel conflicts (copies with different labels): {}\n",

@@ -35,9 +35,14 @@ pub struct FitArgs {
     /// Write the stdout output to this file (atomically) instead.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Folds grouped by the audit's groups of copies (audit), or not grouped (none).
-    #[arg(long, value_enum, default_value_t = Grouping::Audit)]
+    /// Folds grouped by the audit's groups of copies and patients (audit), not grouped (none),
+    /// or by the audit and the patients of a CSV (`path,group`, paths relative to DIR or
+    /// absolute).
+    #[arg(long, default_value = "audit", value_parser = parse_grouping, value_name = "audit|none|FILE")]
     pub groups: Grouping,
+    /// The N-th folder under DIR names the patient (folds keep patients whole).
+    #[arg(long, value_name = "N")]
+    pub group_dir: Option<usize>,
     /// The positive class of a two-class folder [default: fracture, else the second name].
     #[arg(long)]
     pub positive: Option<String>,
@@ -76,23 +81,34 @@ pub struct FitArgs {
     pub batch: Option<usize>,
 }
 
-/// The groups of copies the folds keep whole: the audit's, or none.
+type Groups = std::collections::HashMap<PathBuf, usize>;
+
+/// The groups of copies (label evidence) and what the folds keep whole (copies and one
+/// patient's films): the audit's, or none.
 fn groups_for(
     dir: &Path,
     engine: &Engine,
     grouping: Grouping,
+    group_dir: Option<usize>,
     audited: Option<&osteoai::audit::report::Report>,
-) -> Result<std::collections::HashMap<PathBuf, usize>, String> {
+) -> Result<(Groups, Groups), String> {
+    let params = |file: Option<PathBuf>| AuditParams {
+        patients: osteoai::audit::patients::PatientOptions {
+            groups_file: file,
+            group_dir,
+            dicom: true,
+        },
+        ..AuditParams::default()
+    };
+    let audit = |file| {
+        super::audit::audit_with(dir, Some(engine), &engine.manifest().classes, &params(file))
+            .map(|r| (r.groups_by_path(), r.units_by_path()))
+    };
     Ok(match (grouping, audited) {
         (Grouping::None, _) => Default::default(),
-        (Grouping::Audit, Some(r)) => r.groups_by_path(),
-        (Grouping::Audit, None) => super::audit::audit_with(
-            dir,
-            Some(engine),
-            &engine.manifest().classes,
-            &AuditParams::default(),
-        )?
-        .groups_by_path(),
+        (Grouping::Audit, Some(r)) => (r.groups_by_path(), r.units_by_path()),
+        (Grouping::Audit, None) => audit(None)?,
+        (Grouping::File(f), _) => audit(Some(f))?,
     })
 }
 
@@ -103,10 +119,20 @@ pub enum FitFormat {
     Json,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Grouping {
     Audit,
     None,
+    /// The audit's groups and the patients of this CSV.
+    File(PathBuf),
+}
+
+fn parse_grouping(s: &str) -> Result<Grouping, String> {
+    Ok(match s {
+        "audit" => Grouping::Audit,
+        "none" => Grouping::None,
+        path => Grouping::File(PathBuf::from(path)),
+    })
 }
 
 /// Groups (optionally through the audit), fits and saves the bundle, with a progress line.
@@ -116,6 +142,7 @@ pub fn run_fit(
     engine: &Engine,
     params: &FitParams,
     grouping: Grouping,
+    group_dir: Option<usize>,
     positive: Option<&str>,
     out: Option<&Path>,
     command: &str,
@@ -131,7 +158,7 @@ pub fn run_fit(
         .collect();
     // Fail early (before a long audit) on a folder without two classes.
     osteoai::fit::discover_classes(dir, &files, positive)?;
-    let groups = groups_for(dir, engine, grouping, audited)?;
+    let (groups, units) = groups_for(dir, engine, grouping, group_dir, audited)?;
     let mut bar = Progress::new("features", files.len());
     let never = AtomicBool::new(false);
     let run = fit_folder(
@@ -140,6 +167,7 @@ pub fn run_fit(
         engine,
         params,
         &groups,
+        &units,
         positive,
         out,
         command,
@@ -181,7 +209,8 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         &a.dir,
         &engine,
         &params,
-        a.groups,
+        a.groups.clone(),
+        a.group_dir,
         a.positive.as_deref(),
         Some(&a.out.clone().unwrap_or_else(|| {
             a.dir
@@ -340,7 +369,8 @@ fn run_finetune(
         .map(|e| e.path)
         .collect();
     osteoai::fit::discover_classes(&a.dir, &files, a.positive.as_deref())?;
-    let groups = groups_for(&a.dir, engine, a.groups, None)?;
+    // Fine-tuned folds keep units whole (copies and one patient's films).
+    let (_, groups) = groups_for(&a.dir, engine, a.groups.clone(), a.group_dir, None)?;
     let d = osteoai::finetune::Recipe::default();
     let recipe = osteoai::finetune::Recipe {
         epochs: a.epochs.unwrap_or(d.epochs),

@@ -32,6 +32,8 @@ pub struct SplitArgs {
     pub copy: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub patients: super::audit::PatientArgs,
     /// Audit without the CNN (perceptual hashes only: rotated copies are missed).
     #[arg(long)]
     pub no_model: bool,
@@ -49,7 +51,11 @@ fn parse_ratios(s: &str) -> Result<[f64; 3], String> {
 }
 
 pub fn run(a: SplitArgs) -> Result<i32, String> {
-    let report = run_audit(&a.dir, &a.model, a.no_model, &AuditParams::default())?;
+    let params = AuditParams {
+        patients: a.patients.options(),
+        ..AuditParams::default()
+    };
+    let report = run_audit(&a.dir, &a.model, a.no_model, &params)?;
     let p = plan(&report, &a.dir, a.ratios, a.seed)?;
     let counts = p.counts();
     let labels: std::collections::BTreeSet<String> =

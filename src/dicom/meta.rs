@@ -198,6 +198,17 @@ impl Meta {
     }
 }
 
+/// PatientID, else StudyInstanceUID: who the film belongs to, for grouping only (the audit
+/// hashes it at once with a salt of the run; it is never shown, logged or written).
+pub fn patient_identity(bytes: &[u8]) -> Option<String> {
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(bytes.get(128..).unwrap_or_default())
+        .ok()?;
+    text(&obj, tags::PATIENT_ID).or_else(|| text(&obj, tags::STUDY_INSTANCE_UID))
+}
+
 /// The patient-identifying attributes present in the file, for `--show-phi` only.
 pub fn phi(bytes: &[u8]) -> Vec<(&'static str, String)> {
     let Ok(obj) = dicom_object::OpenFileOptions::new()

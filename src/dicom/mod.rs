@@ -6,7 +6,7 @@
 mod meta;
 mod pixels;
 
-pub use meta::{Meta, PHI_TAGS, TRANSFER_SYNTAXES, phi, transfer_syntax_name};
+pub use meta::{Meta, PHI_TAGS, TRANSFER_SYNTAXES, patient_identity, phi, transfer_syntax_name};
 
 use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};

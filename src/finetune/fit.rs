@@ -79,6 +79,7 @@ pub fn finetune_fit_folder(
             path: f.clone(),
             label,
             group: groups.get(f).copied(),
+            unit: None,
         });
     }
     let pre = Preprocess::imagenet(recipe.size);

@@ -25,7 +25,8 @@ pub fn default_bundle(dir: &Path) -> PathBuf {
 }
 
 /// Fits the labelled images among `files` (labels from their class folders), folds grouped by
-/// `groups` (image path -> group of copies), and writes the bundle to `out` (default
+/// `groups` (image path -> group of copies) and `units` (copies and one patient's films
+/// together, when the audit knows patients), and writes the bundle to `out` (default
 /// [`default_bundle`]).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_folder(
@@ -34,6 +35,7 @@ pub fn fit_folder(
     engine: &Engine,
     params: &FitParams,
     groups: &HashMap<PathBuf, usize>,
+    units: &HashMap<PathBuf, usize>,
     positive: Option<&str>,
     out: Option<&Path>,
     command: &str,
@@ -50,6 +52,7 @@ pub fn fit_folder(
                 path: f.clone(),
                 label: spec.names.iter().position(|n| *n == c)?,
                 group: groups.get(f).copied(),
+                unit: units.get(f).copied(),
             })
         })
         .collect();

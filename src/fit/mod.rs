@@ -75,8 +75,10 @@ impl Default for FitParams {
 pub struct Sample {
     pub path: PathBuf,
     pub label: usize,
-    /// Group of copies (from the audit), if any.
+    /// Group of copies (from the audit), if any: their labels are evidence for label issues.
     pub group: Option<usize>,
+    /// What the folds keep whole when it is more than the copies (a patient's films), if any.
+    pub unit: Option<usize>,
 }
 
 /// One image's outcome.

@@ -53,7 +53,17 @@ pub fn fit_oof(
         .iter()
         .map(|s| s.path.to_string_lossy().into_owned())
         .collect();
-    let fold = folds::assign(&y, &groups, &keys, k, params.folds, params.seed);
+    // Folds keep units whole (copies and one patient's films), else the copies.
+    let units: Vec<usize> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match (s.unit, s.group) {
+            (Some(u), _) => u,
+            (None, Some(g)) => usize::MAX / 4 + g,
+            (None, None) => usize::MAX / 2 + i,
+        })
+        .collect();
+    let fold = folds::assign(&y, &units, &keys, k, params.folds, params.seed);
     let mut oof = vec![vec![0f64; k]; n];
     let mut per_fold = Vec::new();
     for f in 0..params.folds.max(2) {

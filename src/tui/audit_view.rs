@@ -340,6 +340,7 @@ mod tests {
                 split: e.split,
                 label: e.label.map(|l| classes.names[l].clone()),
                 group: None,
+                patient: None,
             })
             .collect();
         let mut report = Report {
@@ -359,6 +360,8 @@ mod tests {
             groups: vec![],
             leakage: vec![],
             leaks: vec![],
+            patient_leakage: vec![],
+            patient_leaks: vec![],
             conflicts: vec![],
             quality: vec![],
             balance: BTreeMap::new(),

@@ -97,6 +97,7 @@ fn audited(decisions: &std::path::Path) -> App {
             split: Some(*s),
             label: l.map(|l| ["fracture", "nofracture"][l].to_string()),
             group: None,
+            patient: None,
         })
         .collect();
     let pair = |a, b, kind, v| Pair {
@@ -128,6 +129,8 @@ fn audited(decisions: &std::path::Path) -> App {
         groups: vec![],
         leakage: vec![],
         leaks: vec![],
+        patient_leakage: vec![],
+        patient_leaks: vec![],
         conflicts: vec![],
         quality: vec![osteoai::audit::quality::QualityFlag {
             index: 5,

@@ -503,6 +503,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
                 engine,
                 &osteoai::fit::FitParams::default(),
                 &groups,
+                &groups,
                 None,
                 None,
                 "osteoai dashboard: O (fit the folder)",
