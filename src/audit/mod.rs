@@ -10,6 +10,8 @@
 //! embeddings; (4) geometric verification of every candidate; (5) groups, leaks, conflicts.
 
 pub mod decisions;
+#[cfg(test)]
+mod hard_negatives;
 pub mod index;
 pub mod orb;
 pub mod pair_cache;

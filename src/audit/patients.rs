@@ -145,6 +145,42 @@ fn dicom_patient(path: &Path) -> Option<String> {
     (!found.trim().is_empty()).then_some(found)
 }
 
+impl Report {
+    /// What folds and splits keep whole, by path: copies and one patient's films together
+    /// (`units` of two or more images).
+    pub fn units_by_path(&self) -> std::collections::HashMap<std::path::PathBuf, usize> {
+        let mut out = std::collections::HashMap::new();
+        for (k, u) in self.units().iter().enumerate().filter(|(_, u)| u.len() > 1) {
+            for &i in u {
+                out.insert(std::path::PathBuf::from(&self.images[i].path), k);
+            }
+        }
+        out
+    }
+
+    /// What must stay in one split or fold: copies and every film of one patient together
+    /// (connected components over both), single images alone.
+    pub fn units(&self) -> Vec<Vec<usize>> {
+        let mut g = super::report::Groups::new(self.images.len());
+        for p in self.pairs.iter().filter(|p| p.counts()) {
+            g.union(p.a, p.b);
+        }
+        let mut first: std::collections::HashMap<usize, usize> = Default::default();
+        for (i, im) in self.images.iter().enumerate() {
+            if let Some(p) = im.patient {
+                let f = *first.entry(p).or_insert(i);
+                g.union(f, i);
+            }
+        }
+        let mut by_root: std::collections::BTreeMap<usize, Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for i in 0..self.images.len() {
+            by_root.entry(g.find(i)).or_default().push(i);
+        }
+        by_root.into_values().collect()
+    }
+}
+
 /// Sets each image's patient (an index: the same number for the same person) from `keys`.
 pub fn assign(report: &mut Report, keys: &[Option<u64>]) {
     let mut index: HashMap<u64, usize> = HashMap::new();
