@@ -65,9 +65,15 @@ fn heatmap_overlay_in_tmux_follows_the_selection() {
     t.wait_for("the model", |s| s.contains("CPU (osteoai kernels"));
     let first = demo.join("test/fracture/fracture_test_00.jpg");
     let second = demo.join("test/fracture/fracture_test_01.jpg");
-    t.wait_for("the first image", |s| s.contains("fracture_test_00.jpg ─"));
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    t.wait_for("the first image drawn", |s| {
+        s.contains("fracture_test_00.jpg ─") && s.contains('▄') && !s.contains("loading…")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let before = preview_rows(&t.screen_with_colours());
+    assert!(
+        before.iter().any(|r| r.contains('\u{1b}')),
+        "the preview is drawn in colour"
+    );
 
     t.keys(&["e"]);
     let (method, peak_x, peak_y) = headless_peak(cache.path(), &first);
