@@ -43,6 +43,17 @@ fn make_patients(dir: &Path, with_folders: bool) -> Vec<(String, String)> {
     rows
 }
 
+/// `groups.csv` (`path,group`) beside the folder.
+fn write_groups(dir: &Path, rows: &[(String, String)]) -> std::path::PathBuf {
+    let groups = dir.join("groups.csv");
+    let mut g = String::from("path,group\n");
+    for (rel, p) in rows {
+        g += &format!("{rel},{p}\n");
+    }
+    std::fs::write(&groups, g).unwrap();
+    groups
+}
+
 fn csv_rows(out: &str) -> Vec<Vec<String>> {
     let mut rd = csv::ReaderBuilder::new().from_reader(out.as_bytes());
     rd.records()
@@ -93,12 +104,7 @@ fn folder_level_and_groups_file_keep_patients_whole() {
         let dir = data.path().join("d");
         let rows = make_patients(&dir, with_folders);
         let patient_of: BTreeMap<String, String> = rows.iter().cloned().collect();
-        let groups = data.path().join("groups.csv");
-        let mut g = String::from("path,group\n");
-        for (rel, p) in &rows {
-            g += &format!("{rel},{p}\n");
-        }
-        std::fs::write(&groups, g).unwrap();
+        let groups = write_groups(data.path(), &rows);
         let how: Vec<String> = if with_folders {
             vec!["--group-dir".into(), "3".into()]
         } else {
@@ -147,12 +153,7 @@ fn fit_folds_keep_patients_whole() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().join("d");
     let rows = make_patients(&dir, false);
-    let groups = data.path().join("groups.csv");
-    let mut g = String::from("path,group\n");
-    for (rel, p) in &rows {
-        g += &format!("{rel},{p}\n");
-    }
-    std::fs::write(&groups, g).unwrap();
+    let groups = write_groups(data.path(), &rows);
     let (code, out, err) = run(osteoai(cache.path())
         .arg("fit")
         .arg(&dir)

@@ -416,18 +416,7 @@ pub fn summary(r: &Report, show: usize) -> String {
         possible
     ));
     s.push_str("\ncross-split leakage (held-out images with a copy in an earlier split)\n");
-    let rows: Vec<Vec<String>> = r
-        .leakage
-        .iter()
-        .map(|l| {
-            vec![
-                format!("{} -> {}", l.split, l.into),
-                l.leaked.to_string(),
-                l.of.to_string(),
-                pct(l.leaked, l.of),
-            ]
-        })
-        .collect();
+    let rows = leakage_rows(&r.leakage);
     if rows.is_empty() {
         s.push_str("  no train/val/test splits here\n");
     } else {
@@ -435,18 +424,7 @@ pub fn summary(r: &Report, show: usize) -> String {
     }
     if !r.patient_leakage.is_empty() {
         s.push_str("\nsame patient across splits (held-out images of a patient with other films in an earlier split; who is never shown)\n");
-        let rows: Vec<Vec<String>> = r
-            .patient_leakage
-            .iter()
-            .map(|l| {
-                vec![
-                    format!("{} -> {}", l.split, l.into),
-                    l.leaked.to_string(),
-                    l.of.to_string(),
-                    pct(l.leaked, l.of),
-                ]
-            })
-            .collect();
+        let rows = leakage_rows(&r.patient_leakage);
         s.push_str(&indent(&table(
             &["splits", "same patient", "of", "share"],
             &rows,
@@ -565,4 +543,19 @@ pub fn summary(r: &Report, show: usize) -> String {
 
 fn indent(t: &str) -> String {
     t.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// One table row per split pair: splits, leaked, of, share.
+fn leakage_rows(leakage: &[osteoai::audit::report::Leakage]) -> Vec<Vec<String>> {
+    leakage
+        .iter()
+        .map(|l| {
+            vec![
+                format!("{} -> {}", l.split, l.into),
+                l.leaked.to_string(),
+                l.of.to_string(),
+                pct(l.leaked, l.of),
+            ]
+        })
+        .collect()
 }

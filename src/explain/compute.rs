@@ -175,18 +175,7 @@ pub fn explain_decoded(ex: &Explainer, d: &Decoded) -> Result<Heatmap, String> {
 
 /// The class's logit minus the mean logit, at one location's features.
 fn centred_logit(h: &crate::model::linear::LinearHead, row: &[f32], class: usize) -> f32 {
-    let logits: Vec<f64> = h
-        .weights
-        .iter()
-        .zip(&h.bias)
-        .map(|(w, b)| {
-            w.iter()
-                .zip(row)
-                .map(|(a, x)| *a as f64 * *x as f64)
-                .sum::<f64>()
-                + *b as f64
-        })
-        .collect();
+    let logits = h.logits(row);
     let mean = logits.iter().sum::<f64>() / logits.len().max(1) as f64;
     (logits[class] - mean) as f32
 }

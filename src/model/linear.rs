@@ -48,8 +48,12 @@ impl LinearHead {
 
     /// Class probabilities of one feature row (softmax of the logits, computed in f64).
     pub fn probs(&self, row: &[f32]) -> Vec<f64> {
-        let logits: Vec<f64> = self
-            .weights
+        softmax(&self.logits(row))
+    }
+
+    /// The logits `W x + b` of one feature row, in f64.
+    pub fn logits(&self, row: &[f32]) -> Vec<f64> {
+        self.weights
             .iter()
             .zip(&self.bias)
             .map(|(w, b)| {
@@ -59,8 +63,7 @@ impl LinearHead {
                     .sum::<f64>()
                     + *b as f64
             })
-            .collect();
-        softmax(&logits)
+            .collect()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod event;
 pub mod explain_ui;
 pub mod explain_view;
+mod explain_worker;
 pub mod fit_view;
 pub mod images;
 pub mod input;

@@ -305,6 +305,24 @@ impl Net {
         parallel: bool,
     ) {
         let mut s = SCRATCH.take().unwrap_or_default();
+        let mut shape = self.stem(isa, img, (h, w), &mut s, parallel);
+        for i in 0..split {
+            shape = self.block(isa, i, &mut s, 1, shape, parallel);
+            self.pool_tap(Tap::Block(i), &s.x, 1, shape, layout, f);
+        }
+        dst.copy_from_slice(&s.x[..dst.len()]);
+        SCRATCH.set(Some(s));
+    }
+
+    /// The stem (im2col, product, ReLU6) of one CHW image into `s.x`; returns its map's shape.
+    fn stem(
+        &self,
+        isa: Isa,
+        img: &[f32],
+        (h, w): (usize, usize),
+        s: &mut Scratch,
+        parallel: bool,
+    ) -> (usize, usize, usize) {
         let (hh, _) = crate::same_padding(h, self.stem_k, self.stem_stride);
         let (ww, _) = crate::same_padding(w, self.stem_k, self.stem_stride);
         let cols = take(&mut s.cols, hh * ww * self.stem.cin);
@@ -318,13 +336,7 @@ impl Net {
         let x = take(&mut s.x, hh * ww * self.stem.cout);
         self.stem
             .run(isa, cols, x, hh * ww, Act::Relu6, None, parallel);
-        let mut shape = (hh, ww, self.stem.cout);
-        for i in 0..split {
-            shape = self.block(isa, i, &mut s, 1, shape, parallel);
-            self.pool_tap(Tap::Block(i), &s.x, 1, shape, layout, f);
-        }
-        dst.copy_from_slice(&s.x[..dst.len()]);
-        SCRATCH.set(Some(s));
+        (hh, ww, self.stem.cout)
     }
 
     /// Blocks `split..` and the head on the `n` maps of `joined`, all at once, pooling into

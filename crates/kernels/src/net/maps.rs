@@ -3,7 +3,7 @@
 
 use super::{Net, NetError, SCRATCH, Tap, mirror, take};
 use crate::isa::Isa;
-use crate::pointwise::{Act, im2col_chw};
+use crate::pointwise::Act;
 
 /// One tap's map: `h * w` pixels of `c` channels, pixel-major (NHWC without the N).
 #[derive(Clone, Debug, PartialEq)]
@@ -65,20 +65,7 @@ impl Net {
             }
         };
         let mut s = SCRATCH.take().unwrap_or_default();
-        let (hh, _) = crate::same_padding(h, self.stem_k, self.stem_stride);
-        let (ww, _) = crate::same_padding(w, self.stem_k, self.stem_stride);
-        let cols = take(&mut s.cols, hh * ww * self.stem.cin);
-        im2col_chw(
-            img,
-            (self.stem_cin, h, w),
-            self.stem_k,
-            self.stem_stride,
-            cols,
-        );
-        let x = take(&mut s.x, hh * ww * self.stem.cout);
-        self.stem
-            .run(isa, cols, x, hh * ww, Act::Relu6, None, parallel);
-        let mut shape = (hh, ww, self.stem.cout);
+        let mut shape = self.stem(isa, img, (h, w), &mut s, parallel);
         let last = taps
             .iter()
             .map(|t| match t {
