@@ -2,6 +2,7 @@
 //! layer over the library. Not for clinical use.
 
 mod cli;
+mod options;
 mod tui;
 
 /// mimalloc instead of glibc's allocator: burn-flex writes every op into a fresh buffer, and
@@ -9,15 +10,6 @@ mod tui;
 /// freed pages for reuse (1.7x on the backbone, for ~20% more peak memory).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Memory before speed: freed pages go back to the system at once (the dashboard, which keeps
-/// its peak RSS under 300 MB and scores a few images at a time).
-pub fn return_memory_at_once() {
-    // `mi_option_purge_delay` (position 15 of `mi_option_e` in mimalloc 2 and 3's mimalloc.h).
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets one of mimalloc's global options; any thread may do so at any time.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-}
 
 fn main() {
     tui::PROCESS_START.get_or_init(std::time::Instant::now);
@@ -40,6 +32,9 @@ fn main() {
             unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
         }
     }
-    let code = cli::main();
+    let code = cli::main(cli::FrontEnds {
+        dashboard: tui::run,
+        bench_ui: tui::bench::run,
+    });
     std::process::exit(code);
 }

@@ -1,5 +1,5 @@
 //! `osteoai audit` and `osteoai split` through the real binary on the generated audit fixture,
-//! whose answers are known (`osteoai::fixtures::audit::EXPECTED`): augmented copies (rotated,
+//! whose answers are known (`osteoai_core::fixtures::audit::EXPECTED`): augmented copies (rotated,
 //! sheared, mirrored, re-exposed) found, different drawings that share a marker not flagged,
 //! leaks and conflicts reported, quality flags raised, the CI gate, decisions honoured, a
 //! leak-free re-split, and the same answers with every file renamed.
@@ -10,12 +10,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::{osteoai, root, run, tree};
-use osteoai::fixtures::audit::EXPECTED;
+use osteoai_core::fixtures::audit::EXPECTED;
 
 /// A private copy of the audit fixture (tests may write decisions into it).
 fn fixture_copy(dir: &Path) -> PathBuf {
     let dest = dir.join("audit");
-    for (rel, bytes) in osteoai::fixtures::audit::files() {
+    for (rel, bytes) in osteoai_core::fixtures::audit::files() {
         let p = dir.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
@@ -254,7 +254,10 @@ fn renamed_files_give_the_same_answers() {
     let cache = tempfile::tempdir().unwrap();
     let dir = work.path().join("renamed");
     let mut names = std::collections::BTreeMap::new();
-    for (k, (rel, bytes)) in osteoai::fixtures::audit::files().into_iter().enumerate() {
+    for (k, (rel, bytes)) in osteoai_core::fixtures::audit::files()
+        .into_iter()
+        .enumerate()
+    {
         let rel = rel.strip_prefix("audit").unwrap().to_path_buf();
         let ext = rel.extension().unwrap().to_string_lossy().into_owned();
         let new = rel.parent().unwrap().join(format!(

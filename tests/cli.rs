@@ -243,7 +243,7 @@ fn committed_fixtures_are_what_the_generator_makes() {
         );
         n += 1;
     }
-    assert_eq!(n, osteoai::fixtures::all().len());
+    assert_eq!(n, osteoai_core::fixtures::all().len());
 }
 
 #[cfg(unix)]

@@ -204,7 +204,7 @@ fn a_shard_stopped_by_sigterm_resumes_to_the_same_merged_result() {
         .keys()
         .filter(|p| {
             let rel = Path::new(p).strip_prefix(&data).unwrap();
-            osteoai::shard::shard_of(rel, n) == 1
+            osteoai_core::shard::shard_of(rel, n) == 1
         })
         .count();
     assert!(

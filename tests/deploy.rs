@@ -341,7 +341,7 @@ fn slurm_finetune_job_requeues_on_sigterm_and_resumes() {
             let d = data.join(split).join(class);
             std::fs::create_dir_all(&d).unwrap();
             for i in 0..n {
-                osteoai::fixtures::radiograph(seed, fracture, 80, 80)
+                osteoai_core::fixtures::radiograph(seed, fracture, 80, 80)
                     .save(d.join(format!("{i}.png")))
                     .unwrap();
                 seed += 1;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use common::tmux::{Tmux, have_tmux, quit};
 use common::{osteoai, root, run};
-use osteoai::fixtures::dicom::PHI_VALUES;
+use osteoai_core::fixtures::dicom::PHI_VALUES;
 
 fn jsonl(s: &str) -> Vec<serde_json::Value> {
     s.lines()
@@ -219,7 +219,7 @@ fn differences(a: &[f32], b: &[f32]) -> (usize, f32) {
 }
 
 fn deep_values(path: &Path) -> Vec<f32> {
-    let d = osteoai::imaging::decode_path_full(path, 0)
+    let d = osteoai_core::decode::imaging::decode_path_full(path, 0)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     d.deep.expect("gray, deeper than 8 bits").values
 }
@@ -256,7 +256,7 @@ fn public_sample_files_decode_and_lossless_codecs_match_their_uncompressed_twins
     // Uncompressed YBR_FULL_422 (two bytes a pixel) and YBR_FULL: the RGB pydicom 3.0.2 gives
     // (sum 3,832,000; (125, 130, 255) at (50, 50)).
     let rgb = |n: &str| {
-        osteoai::imaging::decode_path_full(&dir.join(n), 0)
+        osteoai_core::decode::imaging::decode_path_full(&dir.join(n), 0)
             .unwrap()
             .image
             .to_rgb8()

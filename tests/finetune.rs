@@ -16,7 +16,7 @@ fn make_dataset(dir: &Path) {
             let d = dir.join(split).join(class);
             std::fs::create_dir_all(&d).unwrap();
             for i in 0..n {
-                let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(
+                let img = image::DynamicImage::ImageLuma8(osteoai_core::fixtures::radiograph(
                     seed, fracture, 96, 96,
                 ));
                 img.save(d.join(format!("{class}_{i}.png"))).unwrap();
@@ -114,7 +114,7 @@ fn finetune_writes_a_bundle_every_command_loads() {
     // The bundle's own test metrics are those classify's scores give.
     let pos: Vec<bool> = a.iter().map(|(p, _)| p.contains("/fracture/")).collect();
     let s: Vec<f64> = a.iter().map(|x| x.1).collect();
-    let auc = osteoai::metrics::roc_auc(&pos, &s).unwrap();
+    let auc = osteoai_core::metrics::roc_auc(&pos, &s).unwrap();
     let want = m["metrics"]["test"]["roc_auc"].as_f64().unwrap();
     assert!(
         (auc - want).abs() < 1e-6,
@@ -130,9 +130,11 @@ fn fit_finetune_gives_out_of_fold_scores_in_fit_columns() {
         let d = data.path().join(class);
         std::fs::create_dir_all(&d).unwrap();
         for i in 0..12 {
-            image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(seed, fracture, 80, 80))
-                .save(d.join(format!("{i}.png")))
-                .unwrap();
+            image::DynamicImage::ImageLuma8(osteoai_core::fixtures::radiograph(
+                seed, fracture, 80, 80,
+            ))
+            .save(d.join(format!("{i}.png")))
+            .unwrap();
             seed += 1;
         }
     }

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use osteoai::model::effnet::{FeatureSpec, Pool, Tap};
-use osteoai::model::import::load_burnpack;
+use osteoai_core::model::effnet::{FeatureSpec, Pool, Tap};
+use osteoai_core::model::import::load_burnpack;
 
 fn inputs(batch: usize, size: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(batch * 3 * size * size);
@@ -106,7 +106,7 @@ fn burn_and_the_kernels_match_pytorch_on_the_imported_weights() {
         .unwrap();
     let mut worst = compare(&reference, &f, &spec, "burn-flex");
     // The CPU kernels on the same weights, at each vector level this CPU can run.
-    let packed = osteoai::model::native::pack(&net).expect("kernels take the backbone");
+    let packed = osteoai_core::model::native::pack(&net).expect("kernels take the backbone");
     for isa in osteoai_kernels::Isa::supported() {
         let taps = [osteoai_kernels::Tap::Head, osteoai_kernels::Tap::Block(10)];
         let pools = [osteoai_kernels::Pool::Avg, osteoai_kernels::Pool::Max];

@@ -32,7 +32,7 @@ fn make_patients(dir: &Path, with_folders: bool) -> Vec<(String, String)> {
             } else {
                 format!("{split}/{class}/f{p:02}-{k}.png")
             };
-            let img = osteoai::fixtures::radiograph(seed, fracture, 96, 80);
+            let img = osteoai_core::fixtures::radiograph(seed, fracture, 96, 80);
             seed += 1;
             let path = dir.join(&rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -217,7 +217,7 @@ fn dicom_patient_ids_group_and_stay_private() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(
             &p,
-            osteoai::fixtures::patients::dicom_film(*seed, *fracture, pid),
+            osteoai_core::fixtures::patients::dicom_film(*seed, *fracture, pid),
         )
         .unwrap();
     }

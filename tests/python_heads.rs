@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use osteoai::model::head::{Head, HeadOutput};
+use osteoai_core::model::head::{Head, HeadOutput};
 
 #[test]
 fn python_trained_heads_give_pythons_probabilities() {

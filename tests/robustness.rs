@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Unstructured;
 use common::root;
-use osteoai::labels::ClassSpec;
+use osteoai_core::labels::ClassSpec;
 
 fn budget_ms() -> u64 {
     std::env::var("OSTEOAI_FUZZ_MS")
@@ -23,7 +23,7 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = walkdir::WalkDir::new(root().join("fixtures"))
         .into_iter()
         .flatten()
-        .filter(|e| e.file_type().is_file() && osteoai::scan::is_image(e.path()))
+        .filter(|e| e.file_type().is_file() && osteoai_core::scan::is_image(e.path()))
         .filter(|e| e.metadata().is_ok_and(|m| m.len() < 200_000))
         .map(|e| std::fs::read(e.path()).unwrap())
         .collect();
@@ -62,7 +62,7 @@ fn mutate(u: &mut Unstructured, mut b: Vec<u8>) -> arbitrary::Result<Vec<u8>> {
 fn mutated_images_decode_or_fail_with_a_reason() {
     let seeds = seeds();
     // An image decodes with pixels, or fails with a reason.
-    let check = |bytes: &[u8]| match osteoai::imaging::decode_bytes(bytes) {
+    let check = |bytes: &[u8]| match osteoai_core::decode::imaging::decode_bytes(bytes) {
         Ok(img) => assert!(img.width() > 0 && img.height() > 0),
         Err(e) => assert!(e.0.len() > 5, "a reason: {e:?}"),
     };
@@ -141,7 +141,7 @@ fn damaged_sidecar_files_never_panic_and_never_cost_a_file() {
         std::fs::write(side.join("review.json"), &junk).unwrap();
         std::fs::write(side.join("audit.json"), &junk).unwrap();
         // The journal settles or refuses; the one real file is never lost.
-        if let Ok(mut j) = osteoai::journal::Journal::open(r) {
+        if let Ok(mut j) = osteoai_core::journal::Journal::open(r) {
             let _ = j.relabel(r, &c, &r.join("fracture/a.jpg"), 1);
             let _ = j.undo_last();
         }
@@ -154,10 +154,10 @@ fn damaged_sidecar_files_never_panic_and_never_cost_a_file() {
             .count();
         assert_eq!(found, 1, "the file is in exactly one place");
         // Marks: a damaged file is set aside, never overwritten; decisions: an error.
-        let m = osteoai::marks::Marks::open(r);
+        let m = osteoai_core::marks::Marks::open(r);
         if serde_json::from_slice::<serde_json::Value>(&junk).is_err() {
             assert!(m.damaged.is_some());
-            assert!(osteoai::audit::decisions::Decisions::open(r).is_err());
+            assert!(osteoai_core::audit::decisions::Decisions::open(r).is_err());
         }
         Ok(())
     })
@@ -171,9 +171,9 @@ fn damaged_manifests_are_explained() {
         let t = tempfile::tempdir().unwrap();
         let bytes = mutate(u, good.clone())?;
         std::fs::write(t.path().join("manifest.json"), &bytes).unwrap();
-        match osteoai::model::Bundle::read_manifest(t.path()) {
+        match osteoai_core::model::Bundle::read_manifest(t.path()) {
             Ok(m) => assert!(!m.classes.names.is_empty()),
-            Err(osteoai::error::Error::Model(e)) => assert!(e.contains("manifest"), "{e}"),
+            Err(osteoai_core::error::Error::Model(e)) => assert!(e.contains("manifest"), "{e}"),
             Err(e) => panic!("a damaged manifest is a model error, not {e:?}"),
         }
         Ok(())
@@ -205,11 +205,11 @@ fn folders_of_strange_names_and_files_scan_without_panic() {
                 made += 1;
             }
         }
-        let report = osteoai::scan::scan(r, &c);
+        let report = osteoai_core::scan::scan(r, &c);
         assert!(report.entries.len() + report.issues.len() <= made + 8);
         for e in &report.entries {
             // Whatever was listed decodes or fails with a reason.
-            if let Err(err) = osteoai::imaging::decode(&e.path) {
+            if let Err(err) = osteoai_core::decode::imaging::decode(&e.path) {
                 assert!(!err.0.is_empty());
             }
         }

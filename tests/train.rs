@@ -14,7 +14,7 @@ fn make_dataset(dir: &Path) {
             let d = dir.join(split).join(class);
             std::fs::create_dir_all(&d).unwrap();
             for i in 0..n {
-                let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(
+                let img = image::DynamicImage::ImageLuma8(osteoai_core::fixtures::radiograph(
                     seed, fracture, 96, 80,
                 ));
                 img.save(d.join(format!("{class}_{i}.png"))).unwrap();

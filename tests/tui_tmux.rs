@@ -52,7 +52,7 @@ fn audit_view_in_tmux_walks_a_finding_dismisses_it_and_remembers_after_a_restart
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    for (rel, bytes) in osteoai::fixtures::audit::files() {
+    for (rel, bytes) in osteoai_core::fixtures::audit::files() {
         let p = work.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
@@ -193,7 +193,7 @@ fn finetune_in_tmux_shows_an_epoch_stops_on_esc_and_loads_the_best_model() {
             let d = work.path().join(split).join(class);
             std::fs::create_dir_all(&d).unwrap();
             for i in 0..n {
-                osteoai::fixtures::radiograph(seed, fracture, 96, 96)
+                osteoai_core::fixtures::radiograph(seed, fracture, 96, 96)
                     .save(d.join(format!("{i}.png")))
                     .unwrap();
                 seed += 1;

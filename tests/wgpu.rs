@@ -7,9 +7,9 @@
 mod common;
 
 use burn::tensor::{Tensor, TensorData};
-use osteoai::device::{DeviceChoice, select};
-use osteoai::model::effnet::{FeatureSpec, Pool, Tap};
-use osteoai::model::import::load_burnpack;
+use osteoai_core::device::{DeviceChoice, select};
+use osteoai_core::model::effnet::{FeatureSpec, Pool, Tap};
+use osteoai_core::model::import::load_burnpack;
 
 use common::{osteoai, root, run};
 

@@ -2,18 +2,17 @@
 //! quality, class balance, and how much the leak inflates the model's metrics.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use clap::{Args, ValueEnum};
-use osteoai::audit::report::Report;
-use osteoai::audit::{AuditParams, Stage, audit_folder};
-use osteoai::engine::Engine;
-use osteoai::labels::ClassSpec;
-use osteoai::model::Bundle;
+use osteoai_core::audit::report::Report;
+use osteoai_core::audit::{AuditParams, audit_dir};
+use osteoai_core::engine::Engine;
+use osteoai_core::labels::ClassSpec;
+use osteoai_core::model::Bundle;
 
 use super::output::{csv_field, emit, opt, table};
-use super::progress::Progress;
+use super::progress::StageBar;
 use super::{ModelArgs, model_dir, select_device};
 
 #[derive(Args, Debug)]
@@ -61,29 +60,6 @@ pub enum AuditFormat {
     Csv,
 }
 
-/// Progress of the stages on stderr.
-struct StageBar(Mutex<Option<(Stage, Progress)>>);
-
-impl StageBar {
-    fn update(&self, stage: Stage, done: usize, total: usize) {
-        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if g.as_ref().is_none_or(|(s, _)| *s != stage) {
-            if let Some((_, p)) = g.as_mut() {
-                p.finish();
-            }
-            *g = Some((stage, Progress::new(stage.name(), total)));
-        }
-        if let Some((_, p)) = g.as_mut() {
-            p.set(done);
-        }
-    }
-    fn finish(&self) {
-        if let Some((_, p)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            p.finish();
-        }
-    }
-}
-
 /// Loads the model (unless told not to), scans `dir` and audits it.
 pub fn run_audit(
     dir: &Path,
@@ -110,33 +86,20 @@ pub fn run_audit(
     audit_with(dir, engine.as_ref(), &classes, params)
 }
 
-/// Audits `dir` with a loaded model (or none), labels read with `classes`, progress on stderr.
-pub fn audit_with(
+/// The audit of `dir` with its stages' progress on stderr.
+fn audit_with(
     dir: &Path,
     engine: Option<&Engine>,
     classes: &ClassSpec,
     params: &AuditParams,
 ) -> Result<Report, String> {
-    let scan = osteoai::scan::scan(dir, classes);
-    let issues = scan
-        .issues
-        .iter()
-        .map(|i| (i.path.display().to_string(), i.message.clone()))
-        .collect();
-    let bar = StageBar(Mutex::new(None));
+    let bar = StageBar::default();
     let never = AtomicBool::new(false);
-    let r = audit_folder(
-        dir,
-        &scan.entries,
-        issues,
-        engine,
-        classes,
-        params,
-        &never,
-        &|s, d, t| bar.update(s, d, t),
-    );
+    let r = audit_dir(dir, engine, classes, params, &never, &|s, d, t| {
+        bar.update(s, d, t)
+    });
     bar.finish();
-    r.map_err(String::from)
+    r
 }
 
 /// Where the audit, `split` and `fit` learn which films belong to one patient.
@@ -156,8 +119,8 @@ pub struct PatientArgs {
 }
 
 impl PatientArgs {
-    pub fn options(&self) -> osteoai::audit::patients::PatientOptions {
-        osteoai::audit::patients::PatientOptions {
+    pub fn options(&self) -> osteoai_core::audit::patients::PatientOptions {
+        osteoai_core::audit::patients::PatientOptions {
             groups_file: self.groups.clone(),
             group_dir: self.group_dir,
             dicom: !self.no_dicom_patients,
@@ -186,8 +149,8 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
         let run = super::fit::run_fit(
             &a.dir,
             &engine,
-            &osteoai::fit::FitParams::default(),
-            super::fit::Grouping::Audit,
+            &osteoai_core::fit::FitParams::default(),
+            osteoai_core::fit::groups::Grouping::Audit,
             None,
             None,
             None,
@@ -304,7 +267,7 @@ pub struct LabelIssue {
     pub reason: String,
 }
 
-fn label_issues(f: &osteoai::fit::FitReport) -> Vec<LabelIssue> {
+fn label_issues(f: &osteoai_core::fit::FitReport) -> Vec<LabelIssue> {
     f.ranked_issues()
         .into_iter()
         .map(|i| {
@@ -320,7 +283,7 @@ fn label_issues(f: &osteoai::fit::FitReport) -> Vec<LabelIssue> {
         .collect()
 }
 
-fn label_issue_note(f: &osteoai::fit::FitReport) -> String {
+fn label_issue_note(f: &osteoai_core::fit::FitReport) -> String {
     format!(
         "{} flagged; out-of-fold ROC AUC {}",
         f.ranked_issues().len(),
@@ -360,7 +323,7 @@ fn pct(a: usize, b: usize) -> String {
 
 /// The table a person reads first: the summary, then the findings of each kind.
 pub fn summary(r: &Report, show: usize) -> String {
-    use osteoai::audit::report::PairKind;
+    use osteoai_core::audit::report::PairKind;
     let mut s = String::new();
     let readable = r.images.len() - r.unreadable.len();
     s.push_str(&format!(
@@ -546,7 +509,7 @@ fn indent(t: &str) -> String {
 }
 
 /// One table row per split pair: splits, leaked, of, share.
-fn leakage_rows(leakage: &[osteoai::audit::report::Leakage]) -> Vec<Vec<String>> {
+fn leakage_rows(leakage: &[osteoai_core::audit::report::Leakage]) -> Vec<Vec<String>> {
     leakage
         .iter()
         .map(|l| {

@@ -1,14 +1,15 @@
 //! `osteoai bench`: throughput of each stage and end to end, measured in one process, with
 //! peak memory. Timings are medians over `--repeat` runs after one warm-up.
 
+use crate::options::peak_rss_mib;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use clap::Args;
-use osteoai::engine::Engine;
-use osteoai::model::effnet::FeatureSpec;
-use osteoai::scan::scan;
+use osteoai_core::engine::Engine;
+use osteoai_core::model::effnet::FeatureSpec;
+use osteoai_core::scan::scan;
 use rayon::prelude::*;
 
 use super::output::table;
@@ -50,7 +51,7 @@ fn run_train(a: &BenchArgs, engine: &Engine, inputs: &[Vec<f32>]) -> Result<i32,
     let mut json = serde_json::Map::new();
     let mut first = None;
     for &bs in &a.batch_sizes {
-        let v = osteoai::finetune::bench::train_img_s(
+        let v = osteoai_core::finetune::bench::train_img_s(
             engine.backbone.net.clone(),
             &engine.backbone.device,
             inputs,
@@ -102,14 +103,6 @@ fn timed(repeat: usize, mut f: impl FnMut()) -> f64 {
             })
             .collect(),
     )
-}
-
-/// Peak resident memory of this process (Linux), in MiB.
-pub fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 pub fn run(a: BenchArgs) -> Result<i32, String> {

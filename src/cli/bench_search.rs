@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use osteoai::audit::index::{Reducer, knn};
+use osteoai_core::audit::index::{Reducer, knn};
 
 #[derive(Args, Debug)]
 pub struct BenchSearchArgs {

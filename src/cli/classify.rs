@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::{Args, ValueEnum};
-use osteoai::engine::{Engine, predicted_of};
-use osteoai::labels::ClassSpec;
-use osteoai::scan::{Entry, ScanIssue, scan};
-use osteoai::scores::writer::{ScoreWriter, render};
-use osteoai::scores::{self, Meta, ScoreRow};
-use osteoai::shard::{Shard, relative_to};
+use osteoai_core::engine::{Engine, predicted_of};
+use osteoai_core::labels::ClassSpec;
+use osteoai_core::scan::{Entry, ScanIssue};
+use osteoai_core::scores::writer::{ScoreWriter, render};
+use osteoai_core::scores::{self, Meta, ScoreRow};
+use osteoai_core::shard::Shard;
+use osteoai_core::shard::{Scope, scope};
 
 use super::output::{emit, table};
 use super::progress::Progress;
@@ -58,51 +59,6 @@ pub enum Format {
     Jsonl,
     /// Written at the end of the run (not appended to: no --resume).
     Parquet,
-}
-
-/// The images a run covers: each root scanned, then this shard's share.
-pub struct Scope {
-    pub entries: Vec<Entry>,
-    /// Each entry's path relative to the root it was found under.
-    pub rels: Vec<PathBuf>,
-    /// The roots, absolute.
-    pub roots: Vec<PathBuf>,
-    pub issues: Vec<ScanIssue>,
-    /// Images scanned before sharding.
-    pub scanned: usize,
-}
-
-pub fn scope(
-    paths: &[PathBuf],
-    classes: &ClassSpec,
-    shard: Option<Shard>,
-) -> Result<Scope, String> {
-    let mut s = Scope {
-        entries: Vec::new(),
-        rels: Vec::new(),
-        roots: Vec::new(),
-        issues: Vec::new(),
-        scanned: 0,
-    };
-    for root in paths {
-        let r = scan(root, classes);
-        s.scanned += r.entries.len();
-        for e in r.entries {
-            let rel = relative_to(&e.path, root).to_path_buf();
-            if shard.is_none_or(|sh| sh.owns(&rel)) {
-                s.entries.push(e);
-                s.rels.push(rel);
-            }
-        }
-        s.issues.extend(r.issues);
-        s.roots
-            .push(std::path::absolute(root).unwrap_or_else(|_| root.clone()));
-    }
-    if s.scanned == 0 && s.issues.len() == paths.len() && !paths.is_empty() {
-        let first = &s.issues[0];
-        return Err(format!("{}: {}", first.path.display(), first.message));
-    }
-    Ok(s)
 }
 
 fn row_of(e: &Entry, classes: &ClassSpec) -> ScoreRow {
@@ -191,7 +147,7 @@ fn load(model: &ModelArgs, batch: Option<usize>) -> Result<Engine, String> {
     let device = select_device(model.device)?;
     let mut engine = Engine::load(&dir, device).map_err(|e| e.to_string())?;
     engine.backbone.batch_size = batch.unwrap_or(engine.backbone.batch_size).max(1);
-    engine.features_cache = Some(osteoai::features::default_cache());
+    engine.features_cache = Some(osteoai_core::features::default_cache());
     Ok(engine)
 }
 
@@ -330,7 +286,7 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
                 .collect();
             match (format, a.output.as_deref()) {
                 (Format::Parquet, Some(path)) => {
-                    osteoai::scores::writer::write_all(
+                    osteoai_core::scores::writer::write_all(
                         path,
                         scores::Format::Parquet,
                         &positive,

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use osteoai::metrics::Metrics;
+use osteoai_core::metrics::Metrics;
 
-use osteoai::scores::ScoreRow;
+use osteoai_core::scores::ScoreRow;
 
 use super::ModelArgs;
 use super::classify::score;
@@ -71,7 +71,7 @@ pub struct Source {
     pub model: String,
     pub device: String,
     pub threshold: f64,
-    pub classes: osteoai::labels::ClassSpec,
+    pub classes: osteoai_core::labels::ClassSpec,
     /// Lines said under the table (e.g. images without a score).
     pub notes: Vec<String>,
 }
@@ -84,7 +84,9 @@ pub fn run(a: EvalArgs) -> Result<i32, String> {
     }
     let (rows, src) = match &a.scores {
         Some(file) => {
-            let s = super::scores_input::load(file, &a.dir, &a.model.model)?;
+            let s = osteoai_core::scores::input::load(file, &a.dir, &|| {
+                super::model_dir(&a.model.model)
+            })?;
             for n in &s.notes {
                 eprintln!("osteoai: {n}");
             }

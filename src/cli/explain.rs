@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use osteoai::engine::Engine;
-use osteoai::explain::pointing::{self, Summary};
-use osteoai::explain::{Explainer, HeadKind, Heatmap, Method, overlay};
+use osteoai_core::engine::Engine;
+use osteoai_core::explain::pointing::{self, Summary};
+use osteoai_core::explain::{Explainer, HeadKind, Heatmap, Method, overlay};
 use rayon::prelude::*;
 
-use super::classify::{scope, stop_on_signals};
+use super::classify::stop_on_signals;
 use super::output::{csv_field, emit, table};
 use super::{ModelArgs, model_dir, select_device};
+use osteoai_core::shard::scope;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -244,9 +245,12 @@ impl Outcome {
 }
 
 /// The model input (as `classify` makes it) and the decoded image (for sizes and overlays).
-fn load(engine: &Engine, path: &Path) -> Result<(Vec<f32>, osteoai::imaging::Decoded), String> {
-    let bytes = osteoai::imaging::read_limited(path).map_err(|e| e.0)?;
-    let decoded = osteoai::imaging::decode_full(&bytes, 0).map_err(|e| e.0)?;
+fn load(
+    engine: &Engine,
+    path: &Path,
+) -> Result<(Vec<f32>, osteoai_core::decode::imaging::Decoded), String> {
+    let bytes = osteoai_core::decode::imaging::read_limited(path).map_err(|e| e.0)?;
+    let decoded = osteoai_core::decode::imaging::decode_full(&bytes, 0).map_err(|e| e.0)?;
     let input = engine
         .backbone
         .preprocess
@@ -287,7 +291,7 @@ fn save_png(path: &Path, img: &image::RgbImage) -> Result<(), String> {
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    osteoai::train::atomic_write(path, &bytes)
+    osteoai_core::train::atomic_write(path, &bytes)
 }
 
 /// The lines under an overlay: the class and score, the method, the warning.

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use clap::{Args, ValueEnum};
-use osteoai::audit::AuditParams;
-use osteoai::engine::Engine;
-use osteoai::fit::folder::{FitRun, fit_folder};
-use osteoai::fit::{FitParams, FitReport};
+use osteoai_core::audit::report::Report;
+use osteoai_core::engine::Engine;
+use osteoai_core::fit::folder::{FitRun, fit_folder};
+use osteoai_core::fit::groups::{Grouping, Groups, groups_for};
+use osteoai_core::fit::{FitParams, FitReport};
 
 use super::output::{emit, opt, table};
-use super::progress::Progress;
+use super::progress::{Progress, StageBar};
 use super::{ModelArgs, model_dir, select_device};
 
 #[derive(Args, Debug)]
@@ -38,7 +39,7 @@ pub struct FitArgs {
     /// Folds grouped by the audit's groups of copies and patients (audit), not grouped (none),
     /// or by the audit and the patients of a CSV (`path,group`, paths relative to DIR or
     /// absolute).
-    #[arg(long, default_value = "audit", value_parser = parse_grouping, value_name = "audit|none|FILE")]
+    #[arg(long, default_value = "audit", value_parser = Grouping::parse, value_name = "audit|none|FILE")]
     pub groups: Grouping,
     /// The N-th folder under DIR names the patient (folds keep patients whole).
     #[arg(long, value_name = "N")]
@@ -81,37 +82,6 @@ pub struct FitArgs {
     pub batch: Option<usize>,
 }
 
-type Groups = std::collections::HashMap<PathBuf, usize>;
-
-/// The groups of copies (label evidence) and what the folds keep whole (copies and one
-/// patient's films): the audit's, or none.
-fn groups_for(
-    dir: &Path,
-    engine: &Engine,
-    grouping: Grouping,
-    group_dir: Option<usize>,
-    audited: Option<&osteoai::audit::report::Report>,
-) -> Result<(Groups, Groups), String> {
-    let params = |file: Option<PathBuf>| AuditParams {
-        patients: osteoai::audit::patients::PatientOptions {
-            groups_file: file,
-            group_dir,
-            dicom: true,
-        },
-        ..AuditParams::default()
-    };
-    let audit = |file| {
-        super::audit::audit_with(dir, Some(engine), &engine.manifest().classes, &params(file))
-            .map(|r| (r.groups_by_path(), r.units_by_path()))
-    };
-    Ok(match (grouping, audited) {
-        (Grouping::None, _) => Default::default(),
-        (Grouping::Audit, Some(r)) => (r.groups_by_path(), r.units_by_path()),
-        (Grouping::Audit, None) => audit(None)?,
-        (Grouping::File(f), _) => audit(Some(f))?,
-    })
-}
-
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FitFormat {
     Table,
@@ -119,20 +89,20 @@ pub enum FitFormat {
     Json,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Grouping {
-    Audit,
-    None,
-    /// The audit's groups and the patients of this CSV.
-    File(PathBuf),
-}
-
-fn parse_grouping(s: &str) -> Result<Grouping, String> {
-    Ok(match s {
-        "audit" => Grouping::Audit,
-        "none" => Grouping::None,
-        path => Grouping::File(PathBuf::from(path)),
-    })
+/// The folds' groups (`groups_for`), with the audit's stages on stderr when it runs.
+fn grouped(
+    dir: &Path,
+    engine: &Engine,
+    grouping: Grouping,
+    group_dir: Option<usize>,
+    audited: Option<&Report>,
+) -> Result<(Groups, Groups), String> {
+    let bar = StageBar::default();
+    let never = AtomicBool::new(false);
+    let progress = |s, d, t| bar.update(s, d, t);
+    let r = groups_for(dir, engine, grouping, group_dir, audited, &never, &progress);
+    bar.finish();
+    r
 }
 
 /// Groups (optionally through the audit), fits and saves the bundle, with a progress line.
@@ -146,21 +116,21 @@ pub fn run_fit(
     positive: Option<&str>,
     out: Option<&Path>,
     command: &str,
-    audited: Option<&osteoai::audit::report::Report>,
+    audited: Option<&Report>,
 ) -> Result<FitRun, String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a folder", dir.display()));
     }
-    let files: Vec<PathBuf> = osteoai::scan::scan(dir, &engine.manifest().classes)
+    let files: Vec<PathBuf> = osteoai_core::scan::scan(dir, &engine.manifest().classes)
         .entries
         .into_iter()
         .map(|e| e.path)
         .collect();
     // Fail early (before a long audit) on a folder without two classes.
-    osteoai::fit::discover_classes(dir, &files, positive)?;
-    let (groups, units) = groups_for(dir, engine, grouping, group_dir, audited)?;
-    let mut bar = Progress::new("features", files.len());
+    osteoai_core::fit::discover_classes(dir, &files, positive)?;
+    let (groups, units) = grouped(dir, engine, grouping, group_dir, audited)?;
     let never = AtomicBool::new(false);
+    let mut bar = Progress::new("features", files.len());
     let run = fit_folder(
         dir,
         &files,
@@ -214,7 +184,7 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
         a.positive.as_deref(),
         Some(&a.out.clone().unwrap_or_else(|| {
             a.dir
-                .join(osteoai::journal::SIDECAR)
+                .join(osteoai_core::journal::SIDECAR)
                 .join("models")
                 .join(&a.name)
         })),
@@ -233,9 +203,9 @@ pub fn run(a: FitArgs) -> Result<i32, String> {
     Ok(0)
 }
 
-/// One row per image (see `osteoai::fit::folder::oof_csv`).
+/// One row per image (see `osteoai_core::fit::folder::oof_csv`).
 pub fn csv(r: &FitReport) -> String {
-    osteoai::fit::folder::oof_csv(r)
+    osteoai_core::fit::folder::oof_csv(r)
 }
 
 fn spread(m: Option<(f64, f64)>) -> String {
@@ -363,23 +333,23 @@ fn run_finetune(
     if !a.dir.is_dir() {
         return Err(format!("{} is not a folder", a.dir.display()));
     }
-    let files: Vec<PathBuf> = osteoai::scan::scan(&a.dir, &engine.manifest().classes)
+    let files: Vec<PathBuf> = osteoai_core::scan::scan(&a.dir, &engine.manifest().classes)
         .entries
         .into_iter()
         .map(|e| e.path)
         .collect();
-    osteoai::fit::discover_classes(&a.dir, &files, a.positive.as_deref())?;
+    osteoai_core::fit::discover_classes(&a.dir, &files, a.positive.as_deref())?;
     // Fine-tuned folds keep units whole (copies and one patient's films).
-    let (_, groups) = groups_for(&a.dir, engine, a.groups.clone(), a.group_dir, None)?;
-    let d = osteoai::finetune::Recipe::default();
-    let recipe = osteoai::finetune::Recipe {
+    let (_, groups) = grouped(&a.dir, engine, a.groups.clone(), a.group_dir, None)?;
+    let d = osteoai_core::finetune::Recipe::default();
+    let recipe = osteoai_core::finetune::Recipe {
         epochs: a.epochs.unwrap_or(d.epochs),
         size: a.size.unwrap_or(d.size),
         batch: a.batch.unwrap_or(d.batch).max(1),
         frozen_blocks: a.frozen_blocks.unwrap_or(if engine.backbone.device.is_gpu {
             0
         } else {
-            super::finetune::CPU_FROZEN_BLOCKS
+            super::train::finetune::CPU_FROZEN_BLOCKS
         }),
         seed: a.seed,
         ..d
@@ -387,13 +357,13 @@ fn run_finetune(
     recipe.validate()?;
     let out = a.out.clone().unwrap_or_else(|| {
         a.dir
-            .join(osteoai::journal::SIDECAR)
+            .join(osteoai_core::journal::SIDECAR)
             .join("models")
             .join(&a.name)
     });
     let t0 = std::time::Instant::now();
     let never = AtomicBool::new(false);
-    let r = osteoai::finetune::fit::finetune_fit_folder(
+    let r = osteoai_core::finetune::fit::finetune_fit_folder(
         &a.dir,
         &files,
         &engine.bundle.dir,

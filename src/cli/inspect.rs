@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use osteoai::imaging::{decode_full, read_limited};
-use osteoai::labels::ClassSpec;
-use osteoai::scan::scan_all;
+use osteoai_core::decode::imaging::{decode_full, read_limited};
+use osteoai_core::labels::ClassSpec;
+use osteoai_core::scan::scan_all;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum InspectFormat {
@@ -41,7 +41,7 @@ struct Row {
     window: Option<String>,
     /// The file's own windows and LUTs, in the order the dashboard offers them.
     file_windows: Vec<String>,
-    dicom: Option<osteoai::dicom::Meta>,
+    dicom: Option<osteoai_core::decode::dicom::Meta>,
     decode_ms: Option<f64>,
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,11 +94,11 @@ fn inspect(path: &std::path::Path, repeat: usize, show_phi: bool) -> Row {
             return row;
         }
     };
-    if osteoai::dicom::is_dicom(&bytes) {
+    if osteoai_core::decode::dicom::is_dicom(&bytes) {
         row.kind = "dicom";
         if show_phi {
             row.phi = Some(
-                osteoai::dicom::phi(&bytes)
+                osteoai_core::decode::dicom::phi(&bytes)
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
@@ -134,7 +134,7 @@ fn inspect(path: &std::path::Path, repeat: usize, show_phi: bool) -> Row {
             row.error = Some(e.0);
             // The header alone, when the pixels are what failed.
             if row.kind == "dicom" {
-                row.dicom = osteoai::dicom::read_meta(&bytes).ok();
+                row.dicom = osteoai_core::decode::dicom::read_meta(&bytes).ok();
             }
         }
         None => {}

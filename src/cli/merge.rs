@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use osteoai::scores::merge::{Merged, check_consistent, merge};
-use osteoai::scores::writer::write_all;
-use osteoai::scores::{Format, Meta, ScoreFile, ScoreRow};
-use osteoai::shard::{Shard, shard_of};
+use osteoai_core::scores::merge::{Merged, check_consistent, merge};
+use osteoai_core::scores::writer::write_all;
+use osteoai_core::scores::{Format, Meta, ScoreFile, ScoreRow};
+use osteoai_core::shard::{Shard, shard_of};
 
-use super::classify::scope;
+use osteoai_core::shard::scope;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -103,7 +103,7 @@ pub fn run(a: MergeArgs) -> Result<i32, String> {
 }
 
 /// Says what is wrong on stderr; returns how many kinds of problem there were.
-fn say(m: &Merged, entries: &[osteoai::scan::Entry], rels: &[PathBuf]) -> usize {
+fn say(m: &Merged, entries: &[osteoai_core::scan::Entry], rels: &[PathBuf]) -> usize {
     let mut problems = 0;
     let n = m.shards.unwrap_or(1);
     for s in &m.absent_shards {

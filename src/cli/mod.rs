@@ -3,21 +3,15 @@
 mod audit;
 mod bench;
 mod bench_search;
-mod bundled;
-pub use bench::peak_rss_mib;
 mod classify;
-pub mod config;
 mod eval;
 mod explain;
-mod finetune;
 mod fit;
 mod inspect;
-pub mod logging;
 mod merge;
 mod output;
 mod progress;
 mod relabel;
-pub mod scores_input;
 mod sharding;
 mod shell;
 mod split;
@@ -25,8 +19,11 @@ mod train;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use osteoai::device::{self, DeviceChoice, Selected};
+use clap::{Args, Parser, Subcommand};
+
+use crate::options::{BenchUiArgs, peak_rss_mib};
+pub use crate::options::{DashboardArgs, ModelArgs, Protocol, config, logging, model_dir};
+use osteoai_core::device::{self, DeviceChoice, Selected};
 
 /// Review X-ray radiographs from the terminal: a burn CNN extracts features and a LightGBM head
 /// scores P(fracture), compared live with the labels of your folders. NOT FOR CLINICAL USE.
@@ -41,50 +38,6 @@ pub struct Cli {
     pub log_level: Option<String>,
     #[command(flatten)]
     pub dashboard: DashboardArgs,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct DashboardArgs {
-    /// Folder (or image) to open in the dashboard [default: the current folder].
-    pub dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// Inline image protocol.
-    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
-    pub protocol: Protocol,
-    /// Leave the mouse to the terminal (its own selection); also OSTEOAI_NO_MOUSE=1.
-    #[arg(long)]
-    pub no_mouse: bool,
-    /// Show the scores of this file (`classify --output`, `merge`) instead of loading a model:
-    /// list, live matrix, filters and review work as usual; audit and fit need a model.
-    #[arg(long, value_name = "FILE")]
-    pub scores: Option<PathBuf>,
-    /// Show patient-identifying DICOM attributes (name, ID, birth date, addresses, accession
-    /// number, institution, dates) in the metadata panel. Off by default: they are never
-    /// shown, exported or logged otherwise.
-    #[arg(long)]
-    pub show_phi: bool,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// Model bundle folder [default: $OSTEOAI_MODEL, else models/default].
-    #[arg(long, value_name = "DIR")]
-    pub model: Option<PathBuf>,
-    /// Where the CNN runs: auto (a hardware GPU when one answers, else the CPU), cpu (osteoai's
-    /// kernels), flex or ndarray (burn's CPU backends), gpu, or gpu:K (the K-th GPU of `osteoai
-    /// devices`).
-    #[arg(long, default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Protocol {
-    Auto,
-    Kitty,
-    Sixel,
-    Iterm2,
-    Halfblocks,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,7 +81,7 @@ pub enum Command {
     /// Import EfficientNet-Lite0 ImageNet weights from PyTorch (.pth) into a burnpack file.
     ImportWeights(ImportArgs),
     /// Dashboard responsiveness on a large generated folder (headless benchmark).
-    BenchUi(crate::tui::bench::BenchUiArgs),
+    BenchUi(BenchUiArgs),
     /// The audit's candidate search (PCA, exact k-NN) on generated embeddings: time, memory.
     BenchSearch(bench_search::BenchSearchArgs),
     /// Check the configuration file and say where it is; `--default` prints the documented
@@ -214,22 +167,6 @@ pub struct ImportArgs {
     pub out: PathBuf,
 }
 
-/// The model folder: --model, else $OSTEOAI_MODEL, else ./models/default, else the default
-/// bundle built into this binary (unpacked into the cache folder).
-pub fn model_dir(arg: &Option<PathBuf>) -> Result<PathBuf, String> {
-    if let Some(p) = arg {
-        return Ok(p.clone());
-    }
-    if let Some(p) = std::env::var_os("OSTEOAI_MODEL").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    let local = PathBuf::from("models/default");
-    if local.join("manifest.json").is_file() {
-        return Ok(local);
-    }
-    bundled::default_bundle()
-}
-
 /// Selects the device and says which one on stderr.
 pub fn select_device(choice: DeviceChoice) -> Result<Selected, String> {
     let s = device::select(choice)?;
@@ -269,7 +206,14 @@ fn report(command: &str, e: String) -> String {
     format!("{r:?}")
 }
 
-pub fn main() -> i32 {
+/// The dashboard's entry points, handed in by `main.rs`: the command line parses and starts
+/// them but never imports the dashboard.
+pub struct FrontEnds {
+    pub dashboard: fn(DashboardArgs, &config::Config) -> Result<i32, String>,
+    pub bench_ui: fn(BenchUiArgs) -> Result<i32, String>,
+}
+
+pub fn main(front: FrontEnds) -> i32 {
     install_reports();
     let cli = Cli::parse();
     let command_name = std::env::args()
@@ -304,7 +248,7 @@ pub fn main() -> i32 {
     };
     apply_config(&mut cli.command, &mut cli.dashboard, &settings);
     let result = match cli.command {
-        None => crate::tui::run(cli.dashboard, &settings),
+        None => (front.dashboard)(cli.dashboard, &settings),
         Some(Command::Classify(a)) => classify::run(a),
         Some(Command::Eval(a)) => eval::run(a),
         Some(Command::Explain(a)) => explain::run(a),
@@ -318,7 +262,7 @@ pub fn main() -> i32 {
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::ImportWeights(a)) => import(a),
-        Some(Command::BenchUi(a)) => crate::tui::bench::run(a),
+        Some(Command::BenchUi(a)) => (front.bench_ui)(a),
         Some(Command::BenchSearch(a)) => bench_search::run(a),
         Some(Command::Completions(a)) => shell::completions(a),
         Some(Command::Man) => shell::man(),
@@ -328,7 +272,7 @@ pub fn main() -> i32 {
             dir,
             pointing: Some(n),
             seed,
-        }) => osteoai::fixtures::write_pointing_set(&dir, n, seed)
+        }) => osteoai_core::fixtures::write_pointing_set(&dir, n, seed)
             .map(|w| {
                 println!("wrote {} images and boxes.csv under {}", w, dir.display());
                 0
@@ -338,7 +282,7 @@ pub fn main() -> i32 {
             dir,
             pointing: None,
             ..
-        }) => osteoai::fixtures::write_all(&dir)
+        }) => osteoai_core::fixtures::write_all(&dir)
             .map(|w| {
                 println!("wrote {} fixture files under {}", w.len(), dir.display());
                 0
@@ -402,7 +346,7 @@ fn devices() -> Result<i32, String> {
 fn import(a: ImportArgs) -> Result<i32, String> {
     let dev = device::flex();
     let t = std::time::Instant::now();
-    let r = osteoai::model::import::import_to_burnpack(&a.pth, &a.out, &dev.device)?;
+    let r = osteoai_core::model::import::import_to_burnpack(&a.pth, &a.out, &dev.device)?;
     println!(
         "imported {} tensors from {} into {} (batch norms folded) in {:.2} s; not used: {}",
         r.applied,

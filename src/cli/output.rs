@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-pub use osteoai::text::csv_field;
+pub use osteoai_core::text::csv_field;
 
 /// An aligned table (comfy-table, no borders): columns two spaces apart; a column whose cells
 /// are all numbers (empty and "-" aside) is right-aligned, header too. Never wrapped to the
@@ -56,7 +56,7 @@ pub fn emit(path: Option<&Path>, text: &str) -> Result<(), String> {
             out.write_all(text.as_bytes())
                 .map_err(|e| format!("cannot write to stdout: {e}"))
         }
-        Some(p) => osteoai::train::atomic_write(p, text.as_bytes()),
+        Some(p) => osteoai_core::train::atomic_write(p, text.as_bytes()),
     }
 }
 

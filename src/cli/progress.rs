@@ -1,7 +1,10 @@
 //! A progress bar on stderr (indicatif: drawn only when stderr is a terminal, at most 10 times
 //! a second), in images per second.
 
+use std::sync::Mutex;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use osteoai_core::audit::Stage;
 
 pub struct Progress {
     bar: ProgressBar,
@@ -38,5 +41,29 @@ impl Progress {
 
     pub fn finish(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// Progress of the stages on stderr.
+#[derive(Default)]
+pub struct StageBar(Mutex<Option<(Stage, Progress)>>);
+
+impl StageBar {
+    pub fn update(&self, stage: Stage, done: usize, total: usize) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.as_ref().is_none_or(|(s, _)| *s != stage) {
+            if let Some((_, p)) = g.as_mut() {
+                p.finish();
+            }
+            *g = Some((stage, Progress::new(stage.name(), total)));
+        }
+        if let Some((_, p)) = g.as_mut() {
+            p.set(done);
+        }
+    }
+    pub fn finish(&self) {
+        if let Some((_, p)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            p.finish();
+        }
     }
 }

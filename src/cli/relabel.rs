@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use osteoai::journal::Journal;
-use osteoai::labels::ClassSpec;
-use osteoai::model::Bundle;
+use osteoai_core::journal::Journal;
+use osteoai_core::labels::ClassSpec;
+use osteoai_core::model::Bundle;
 
 #[derive(Args, Debug)]
 pub struct RelabelArgs {

@@ -1,8 +1,8 @@
 //! `--shard I/N`, `--shards N` and `--no-shard`: the options every command that runs the CNN
-//! over a folder shares, resolved against the scheduler's environment (see `osteoai::shard`).
+//! over a folder shares, resolved against the scheduler's environment (see `osteoai_core::shard`).
 
 use clap::Args;
-use osteoai::shard::{self, Shard};
+use osteoai_core::shard::{self, Shard};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ShardArgs {
@@ -43,22 +43,22 @@ pub fn precompute_shard(
     no_model: bool,
     shard: Shard,
 ) -> Result<i32, String> {
-    use osteoai::audit::precompute::precompute_default;
+    use osteoai_core::audit::precompute::precompute_default;
     use std::sync::atomic::AtomicBool;
     let engine = if no_model {
         None
     } else {
         let device = super::select_device(model.device)?;
-        Some(osteoai::engine::Engine::load(
+        Some(osteoai_core::engine::Engine::load(
             &super::model_dir(&model.model)?,
             device,
         )?)
     };
     let classes = match &engine {
         Some(e) => e.manifest().classes.clone(),
-        None => osteoai::labels::ClassSpec::fracture_default(),
+        None => osteoai_core::labels::ClassSpec::fracture_default(),
     };
-    let sc = super::classify::scope(&[dir.to_path_buf()], &classes, Some(shard))?;
+    let sc = osteoai_core::shard::scope(&[dir.to_path_buf()], &classes, Some(shard))?;
     let paths: Vec<_> = sc.entries.iter().map(|e| e.path.clone()).collect();
     let bar = std::sync::Mutex::new(super::progress::Progress::new("signatures", paths.len()));
     let never = AtomicBool::new(false);
@@ -86,7 +86,7 @@ pub fn precompute_shard(
         r.images,
         r.embedded,
         t.elapsed().as_secs_f64(),
-        osteoai::cache::cache_root().display(),
+        osteoai_core::cache::cache_root().display(),
         dir.display()
     );
     Ok(0)

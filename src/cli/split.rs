@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use osteoai::audit::AuditParams;
-use osteoai::audit::resplit::{plan, write};
-use osteoai::labels::Split;
+use osteoai_core::audit::AuditParams;
+use osteoai_core::audit::resplit::{plan, write};
+use osteoai_core::labels::Split;
 
 use super::ModelArgs;
 use super::audit::run_audit;

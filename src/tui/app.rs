@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use osteoai::journal::Journal;
-use osteoai::labels::{ClassSpec, Split};
-use osteoai::marks::{Mark, Marks};
-use osteoai::metrics::{Confusion, Metrics};
-use osteoai::scan::Entry;
+use osteoai_core::journal::Journal;
+use osteoai_core::labels::{ClassSpec, Split};
+use osteoai_core::marks::{Mark, Marks};
+use osteoai_core::metrics::{Confusion, Metrics};
+use osteoai_core::scan::Entry;
 
 use super::audit_view::AuditState;
 use super::fit_view::{FitInfo, Source};
@@ -45,7 +45,7 @@ pub enum Effect {
     Train {
         run: u64,
         root: PathBuf,
-        overrides: osteoai::finetune::Overrides,
+        overrides: osteoai_core::finetune::Overrides,
     },
 }
 
@@ -159,7 +159,7 @@ pub struct App {
     /// The fine-tuning panel (shown in place of the preview while it is there).
     pub train: Option<super::train_view::TrainPanel>,
     /// The recipe's settings from the configuration file (`[finetune]`).
-    pub finetune: osteoai::finetune::Overrides,
+    pub finetune: osteoai_core::finetune::Overrides,
     /// Window/level of the preview and the metadata panel.
     pub wl: super::window_level::WindowLevel,
     /// The heatmap overlay on the preview (`e`).
@@ -850,7 +850,7 @@ impl App {
     pub fn audit_done(
         &mut self,
         run: u64,
-        result: Result<Box<osteoai::audit::report::Report>, String>,
+        result: Result<Box<osteoai_core::audit::report::Report>, String>,
     ) -> Vec<Effect> {
         if self.bg.as_ref().is_none_or(|b| b.run != run) {
             return vec![];
@@ -974,9 +974,10 @@ impl App {
             let it = &self.items[i];
             let cell = cell_of(it, self.positive, self.threshold);
             let predicted = it.score.map(|p| {
-                osteoai::engine::predicted_class_at(&self.classes, self.threshold, p).to_string()
+                osteoai_core::engine::predicted_class_at(&self.classes, self.threshold, p)
+                    .to_string()
             });
-            let q = osteoai::text::csv_field;
+            let q = osteoai_core::text::csv_field;
             csv.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{}\n",
                 q(&it.path.display().to_string()),
@@ -996,12 +997,12 @@ impl App {
                 q(it.error.as_deref().unwrap_or(""))
             ));
         }
-        let dir = self.root.join(osteoai::journal::SIDECAR);
-        let stamp = osteoai::timefmt::now_rfc3339().replace(':', "");
+        let dir = self.root.join(osteoai_core::journal::SIDECAR);
+        let stamp = osteoai_core::timefmt::now_rfc3339().replace(':', "");
         let path = dir.join(format!("export-{stamp}.csv"));
         let r = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
-            .and_then(|_| osteoai::train::atomic_write(&path, csv.as_bytes()));
+            .and_then(|_| osteoai_core::train::atomic_write(&path, csv.as_bytes()));
         match r {
             Ok(()) => self.say(format!(
                 "exported {} rows to {}",
@@ -1182,7 +1183,7 @@ mod tests {
         std::fs::write(root.join("test/nofracture/a.jpg"), b"clash").unwrap();
         let classes = ClassSpec::fracture_default();
         let mut a = App::new(root.clone(), classes.clone(), 0.5);
-        a.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        a.add_entries(osteoai_core::scan::scan(&root, &classes).entries);
         a.refresh();
         assert_eq!(a.selected_item().unwrap().name, "test/fracture/a.jpg");
         // Anything but y cancels.
@@ -1206,7 +1207,7 @@ mod tests {
         );
         // Undo, from a fresh session (the journal survives a restart).
         let mut b = App::new(root.clone(), classes.clone(), 0.5);
-        b.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        b.add_entries(osteoai_core::scan::scan(&root, &classes).entries);
         b.refresh();
         b.on_key(key(KeyCode::Char('u')));
         assert_eq!(
@@ -1232,13 +1233,13 @@ mod tests {
         std::fs::write(root.join("fracture/b.jpg"), b"B").unwrap();
         let classes = ClassSpec::fracture_default();
         let mut a = App::new(root.clone(), classes.clone(), 0.5);
-        a.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        a.add_entries(osteoai_core::scan::scan(&root, &classes).entries);
         a.refresh();
         a.on_key(key(KeyCode::Char(' ')));
         a.on_key(key(KeyCode::Char('j')));
         a.on_key(key(KeyCode::Char('x')));
         let mut b = App::new(root.clone(), classes.clone(), 0.5);
-        b.add_entries(osteoai::scan::scan(&root, &classes).entries);
+        b.add_entries(osteoai_core::scan::scan(&root, &classes).entries);
         assert!(b.items[0].mark.reviewed && !b.items[0].mark.flagged);
         assert!(b.items[1].mark.flagged);
         b.view.filter = Filter::Unreviewed;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use osteoai::audit::report::PairKind;
+use osteoai_core::audit::report::PairKind;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::Modifier;

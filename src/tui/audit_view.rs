@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{KeyCode, KeyEvent};
-use osteoai::audit::decisions::{Decision, Decisions};
-use osteoai::audit::report::{Finding, PairKind, Report, analyse};
+use osteoai_core::audit::decisions::{Decision, Decisions};
+use osteoai_core::audit::report::{Finding, PairKind, Report, analyse};
 
 use super::app::{App, Effect, Layout, Mode};
 use super::review::Tags;
@@ -311,8 +311,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use crossterm::event::KeyModifiers;
-    use osteoai::audit::report::{Image, Pair};
-    use osteoai::labels::ClassSpec;
+    use osteoai_core::audit::report::{Image, Pair};
+    use osteoai_core::labels::ClassSpec;
 
     use super::*;
     use crate::tui::app::ModelInfo;
@@ -331,7 +331,7 @@ mod tests {
         }
         std::fs::create_dir_all(root.join("test/nofracture")).unwrap();
         let classes = ClassSpec::fracture_default();
-        let scan = osteoai::scan::scan(root, &classes);
+        let scan = osteoai_core::scan::scan(root, &classes);
         let images: Vec<Image> = scan
             .entries
             .iter()

@@ -2,7 +2,7 @@
 //! (ratatui's TestBackend at 160x48, halfblocks): time to the first frame, key-to-frame latency
 //! while a whole-folder classification runs, and peak memory. A benchmark, not a test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -14,23 +14,7 @@ use super::event::Event;
 use super::theme::Theme;
 use super::{LoopStats, event_loop, start_session};
 
-#[derive(clap::Args, Debug)]
-pub struct BenchUiArgs {
-    /// Folder to open; generated (and reused) when it does not exist.
-    #[arg(long, default_value = "/tmp/osteoai-bench-100k")]
-    pub dir: PathBuf,
-    /// Images to generate.
-    #[arg(long, default_value_t = 100_000)]
-    pub images: usize,
-    /// Width and height of the generated images (e.g. 2000 for radiograph-sized JPEGs).
-    #[arg(long, default_value_t = 64)]
-    pub side: u32,
-    /// Seconds of key presses while the folder is being classified.
-    #[arg(long, default_value_t = 20)]
-    pub seconds: u64,
-    #[command(flatten)]
-    pub model: crate::cli::ModelArgs,
-}
+pub use crate::options::BenchUiArgs;
 
 /// Writes `n` JPEG radiographs of `side` x `side` (64 distinct drawings, cycled) into
 /// fracture/ and nofracture/ under train/ val/ test/.
@@ -38,7 +22,7 @@ fn generate(dir: &Path, n: usize, side: u32) -> std::io::Result<()> {
     let tiles: Vec<(bool, Vec<u8>)> = (0..64u64)
         .map(|s| {
             let frac = s % 2 == 0;
-            let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(
+            let img = image::DynamicImage::ImageLuma8(osteoai_core::fixtures::radiograph(
                 1000 + s,
                 frac,
                 side,
@@ -84,7 +68,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 pub fn run(a: BenchUiArgs) -> Result<i32, String> {
     // As the dashboard itself.
-    crate::return_memory_at_once();
+    crate::options::return_memory_at_once();
     if std::fs::read_to_string(a.dir.join(".complete"))
         .ok()
         .as_deref()
@@ -133,7 +117,7 @@ pub fn run(a: BenchUiArgs) -> Result<i32, String> {
     let _ = std::fs::remove_dir_all(&cache);
     let mut lat = stats.key_latencies.clone();
     lat.sort();
-    let peak = crate::cli::peak_rss_mib();
+    let peak = crate::options::peak_rss_mib();
     println!(
         "osteoai bench-ui — {} ({} images found), TestBackend 160x48, {}",
         a.dir.display(),

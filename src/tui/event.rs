@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
-use osteoai::scan::Entry;
+use osteoai_core::scan::Entry;
 
 use super::app::ModelInfo;
 use super::images::{ImgEntry, ImgKey};
@@ -47,11 +47,11 @@ pub enum Event {
     },
     AuditDone {
         run: u64,
-        result: Result<Box<osteoai::audit::report::Report>, String>,
+        result: Result<Box<osteoai_core::audit::report::Report>, String>,
     },
     FitDone {
         run: u64,
-        result: Result<Box<osteoai::fit::folder::FitRun>, String>,
+        result: Result<Box<osteoai_core::fit::folder::FitRun>, String>,
     },
     /// Progress of the fine-tuning job `run`.
     Train {
@@ -67,8 +67,8 @@ pub enum Event {
     /// A heatmap for the preview (or why there is none), with the methods the model supports.
     Heatmap {
         key: super::explain_view::MapKey,
-        result: Result<(std::sync::Arc<osteoai::explain::Heatmap>, bool), String>,
-        methods: Vec<osteoai::explain::Method>,
+        result: Result<(std::sync::Arc<osteoai_core::explain::Heatmap>, bool), String>,
+        methods: Vec<osteoai_core::explain::Method>,
     },
     /// A prepared image, for the picker of that generation.
     Image(ImgKey, ImgEntry, u64),

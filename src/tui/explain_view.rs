@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use osteoai::explain::{Heatmap, Method};
+use osteoai_core::explain::{Heatmap, Method};
 
 use super::images::ViewKey;
 

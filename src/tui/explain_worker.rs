@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 
-use osteoai::engine::Engine;
+use osteoai_core::engine::Engine;
 
 use super::event::Event;
 use super::explain_view::MapKey;
@@ -19,7 +19,7 @@ pub(super) fn explain_job(
     latest: &AtomicU64,
     events: &Sender<Event>,
 ) {
-    use osteoai::explain::{Explainer, HeadKind, Method};
+    use osteoai_core::explain::{Explainer, HeadKind, Method};
     let kind = HeadKind::of(&engine.bundle.head);
     let methods: Vec<Method> = match key.method {
         Some(m) => vec![m],
@@ -33,7 +33,7 @@ pub(super) fn explain_job(
         }
     };
     let supported = Method::supported(kind);
-    let send = |result: Result<(Arc<osteoai::explain::Heatmap>, bool), String>| {
+    let send = |result: Result<(Arc<osteoai_core::explain::Heatmap>, bool), String>| {
         let _ = events.send(Event::Heatmap {
             key: key.clone(),
             result,
@@ -63,8 +63,8 @@ pub(super) fn explain_job(
 /// The model input of an image as the preview shows it and its size: the file as classified
 /// (the same score), or rendered with the viewer's window and frame.
 fn explain_input(engine: &Engine, key: &MapKey) -> Result<(Vec<f32>, (u32, u32)), String> {
-    let bytes = osteoai::imaging::read_limited(&key.path).map_err(|e| e.0)?;
-    let d = osteoai::imaging::decode_full(&bytes, key.frame).map_err(|e| e.0)?;
+    let bytes = osteoai_core::decode::imaging::read_limited(&key.path).map_err(|e| e.0)?;
+    let d = osteoai_core::decode::imaging::decode_full(&bytes, key.frame).map_err(|e| e.0)?;
     let pre = &engine.backbone.preprocess;
     let img = match (&d.deep, key.view) {
         (Some(g), Some(v)) => image::DynamicImage::ImageLuma8(g.render(&v.view())),

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use osteoai::fit::folder::FitRun;
-use osteoai::labels::ClassSpec;
+use osteoai_core::fit::folder::FitRun;
+use osteoai_core::labels::ClassSpec;
 
 use super::app::{App, Effect, Mode};
 use super::review::{Filter, Oof, Sort, View};

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 
 use image::DynamicImage;
-use osteoai::cache::{DiskCache, Fnv, cache_root, file_key};
+use osteoai_core::cache::{DiskCache, Fnv, cache_root, file_key};
 use ratatui::layout::Size;
 use ratatui_image::Resize;
 use ratatui_image::picker::Picker;
@@ -18,7 +18,7 @@ use ratatui_image::protocol::Protocol;
 
 use super::event::Event;
 use super::window_level::PreviewInfo;
-use osteoai::window::{Choice, View};
+use osteoai_core::decode::window::{Choice, View};
 
 /// An image at a size in cells, with the viewer's window and frame (None and 0: as scored).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -36,11 +36,11 @@ pub struct ImgKey {
 #[derive(Clone, Debug)]
 pub struct HeatKey {
     id: u64,
-    pub map: Arc<osteoai::explain::Heatmap>,
+    pub map: Arc<osteoai_core::explain::Heatmap>,
 }
 
 impl HeatKey {
-    pub fn new(map: Arc<osteoai::explain::Heatmap>) -> HeatKey {
+    pub fn new(map: Arc<osteoai_core::explain::Heatmap>) -> HeatKey {
         let mut h = Fnv::new();
         h.write(map.method.name().as_bytes());
         h.write(&(map.class as u64).to_le_bytes());
@@ -353,11 +353,11 @@ pub(super) fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey, show_phi:
             (img, Some(Arc::new(info)))
         }
         None => {
-            let bytes = match osteoai::imaging::read_limited(&key.path) {
+            let bytes = match osteoai_core::decode::imaging::read_limited(&key.path) {
                 Ok(b) => b,
                 Err(e) => return ImgEntry::Failed(e.0),
             };
-            let d = match osteoai::imaging::decode_full(&bytes, key.frame) {
+            let d = match osteoai_core::decode::imaging::decode_full(&bytes, key.frame) {
                 Ok(d) => d,
                 Err(e) => return ImgEntry::Failed(e.0),
             };
@@ -389,7 +389,7 @@ pub(super) fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey, show_phi:
     // The heatmap over the downscaled image: real pixels for kitty/sixel/iTerm2, colour
     // cells for halfblocks (the protocol samples these pixels).
     let img = match &key.heat {
-        Some(h) => DynamicImage::ImageRgb8(osteoai::explain::overlay::overlay(
+        Some(h) => DynamicImage::ImageRgb8(osteoai_core::explain::overlay::overlay(
             &img.to_rgb8(),
             &h.map,
             false,
@@ -404,7 +404,7 @@ pub(super) fn prepare(picker: &Picker, disk: &DiskCache, key: &ImgKey, show_phi:
 
 /// What the preview shows of a decoded file besides its pixels.
 pub fn info_of(
-    d: &osteoai::imaging::Decoded,
+    d: &osteoai_core::decode::imaging::Decoded,
     view: Option<View>,
     show_phi: bool,
     bytes: &[u8],
@@ -416,7 +416,7 @@ pub fn info_of(
     if let Some(g) = &d.deep {
         let v = view.unwrap_or_else(|| g.default_view());
         info.title = Some(g.describe(&v));
-        let cw = |w: osteoai::window::Window| (w.center, w.width);
+        let cw = |w: osteoai_core::decode::window::Window| (w.center, w.width);
         info.file_windows = (0..g.vois.len())
             .map(|i| g.window_of(Choice::File(i)).map(cw))
             .collect();
@@ -429,7 +429,7 @@ pub fn info_of(
             info.frame = m.frame;
             info.meta = Some(m.meta.rows_for_panel());
             if show_phi {
-                info.phi = osteoai::dicom::phi(bytes);
+                info.phi = osteoai_core::decode::dicom::phi(bytes);
             }
         }
         None => {

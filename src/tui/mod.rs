@@ -34,13 +34,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use osteoai::labels::ClassSpec;
-use osteoai::model::Bundle;
+use osteoai_core::labels::ClassSpec;
+use osteoai_core::model::Bundle;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui_image::picker::Picker;
 
-use crate::cli::{DashboardArgs, Protocol, model_dir};
+use crate::options::{DashboardArgs, Protocol, model_dir};
 use app::{App, Effect};
 use event::Event;
 use images::Images;
@@ -54,10 +54,10 @@ pub fn spawn_scan(root: PathBuf, classes: ClassSpec, tx: Sender<Event>) {
         .spawn(move || {
             let mut chunk = Vec::new();
             let mut last = Instant::now();
-            for item in osteoai::scan::scan_iter(&root, &classes) {
+            for item in osteoai_core::scan::scan_iter(&root, &classes) {
                 match item {
-                    osteoai::scan::ScanItem::Image(e) => chunk.push(e),
-                    osteoai::scan::ScanItem::Issue(i) => {
+                    osteoai_core::scan::ScanItem::Image(e) => chunk.push(e),
+                    osteoai_core::scan::ScanItem::Issue(i) => {
                         let _ = tx.send(Event::ScanIssue(i.path, i.message));
                     }
                 }
@@ -314,7 +314,7 @@ pub struct Session {
 pub fn start_session(
     root: &Path,
     model: &Option<PathBuf>,
-    device: osteoai::device::DeviceChoice,
+    device: osteoai_core::device::DeviceChoice,
     picker: Picker,
 ) -> Session {
     // A failure to unpack the built-in model shows as the worker's "no model" message.
@@ -337,7 +337,8 @@ pub fn start_scores_session(
     model: &Option<PathBuf>,
     picker: Picker,
 ) -> Result<Session, String> {
-    let (classes, threshold, _, _) = crate::cli::scores_input::classes_of(file, model)?;
+    let (classes, threshold, _, _) =
+        osteoai_core::scores::input::classes_of(file, &|| model_dir(model))?;
     let (tx, rx) = mpsc::channel();
     let worker = Worker::start_scores(
         file.to_path_buf(),
@@ -373,9 +374,9 @@ fn begin(
 /// When the process started (set first thing in `main`): the first frame is timed from here.
 pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
-pub fn run(args: DashboardArgs, settings: &crate::cli::config::Config) -> Result<i32, String> {
+pub fn run(args: DashboardArgs, settings: &crate::options::config::Config) -> Result<i32, String> {
     let started = *PROCESS_START.get_or_init(Instant::now);
-    crate::return_memory_at_once();
+    crate::options::return_memory_at_once();
     let root = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     if !root.exists() {
         return Err(format!("{} does not exist", root.display()));

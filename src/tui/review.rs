@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use osteoai::labels::Split;
-use osteoai::marks::Mark;
-use osteoai::metrics::{Confusion, Metrics};
+use osteoai_core::labels::Split;
+use osteoai_core::marks::Mark;
+use osteoai_core::metrics::{Confusion, Metrics};
 
 /// One image in the dashboard. `label` and `score` are what the list and the matrix show: the
 /// model's (`model_score`, labels of the model's classes) or, after a fit, the out-of-fold ones

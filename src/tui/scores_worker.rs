@@ -49,7 +49,8 @@ fn load(
     root: &Path,
     model: &Option<PathBuf>,
 ) -> Result<(Scores, ModelInfo, Vec<String>), String> {
-    let input = crate::cli::scores_input::load(file, root, model)?;
+    let input =
+        osteoai_core::scores::input::load(file, root, &|| crate::options::model_dir(model))?;
     let scores: Scores = input
         .rows
         .iter()
@@ -139,8 +140,8 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
 mod tests {
     use super::*;
     use crate::tui::app::Effect;
-    use osteoai::labels::ClassSpec;
-    use osteoai::scores::{Format, Meta, ScoreRow, writer::write_all};
+    use osteoai_core::labels::ClassSpec;
+    use osteoai_core::scores::{Format, Meta, ScoreRow, writer::write_all};
     use std::time::Duration;
 
     #[test]

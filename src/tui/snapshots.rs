@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use osteoai::labels::{ClassSpec, Split};
-use osteoai::marks::Mark;
+use osteoai_core::labels::{ClassSpec, Split};
+use osteoai_core::marks::Mark;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Size;
@@ -119,7 +119,8 @@ fn list_view_at_80x24_with_an_image_ready() {
         .first()
         .expect("the preview asks for its image")
         .clone();
-    let img = image::DynamicImage::ImageLuma8(osteoai::fixtures::radiograph(1, true, 160, 128));
+    let img =
+        image::DynamicImage::ImageLuma8(osteoai_core::fixtures::radiograph(1, true, 160, 128));
     let proto = images
         .picker
         .new_protocol(img, Size::new(key.cols, key.rows), super::images::fill())
@@ -267,7 +268,7 @@ fn mouse_clicks_select_rows_and_matrix_cells_the_wheel_scrolls_and_the_preview_z
 #[test]
 fn configured_keys_act_and_the_keys_they_replace_go_quiet() {
     let mut a = app();
-    a.keymap = crate::cli::config::parse("[keys]\nquit = \"Q\"\ndown = \"n\"\n")
+    a.keymap = crate::options::config::parse("[keys]\nquit = \"Q\"\ndown = \"n\"\n")
         .unwrap()
         .keymap;
     assert!(

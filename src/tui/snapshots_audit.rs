@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use osteoai::audit::report::{Image, Pair, PairKind, Report, Verification, analyse};
-use osteoai::labels::{ClassSpec, Split};
-use osteoai::marks::Mark;
+use osteoai_core::audit::report::{Image, Pair, PairKind, Report, Verification, analyse};
+use osteoai_core::labels::{ClassSpec, Split};
+use osteoai_core::marks::Mark;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui_image::picker::Picker;
@@ -132,9 +132,9 @@ fn audited(decisions: &std::path::Path) -> App {
         patient_leakage: vec![],
         patient_leaks: vec![],
         conflicts: vec![],
-        quality: vec![osteoai::audit::quality::QualityFlag {
+        quality: vec![osteoai_core::audit::quality::QualityFlag {
             index: 5,
-            kind: osteoai::audit::quality::QualityKind::Dark,
+            kind: osteoai_core::audit::quality::QualityKind::Dark,
             score: 6.2,
             detail: "log mean grey level -4.2, folder median -1.5, robust z -6.2".into(),
         }],

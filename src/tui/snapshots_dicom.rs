@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use osteoai::cache::DiskCache;
-use osteoai::labels::{ClassSpec, Split};
-use osteoai::marks::Mark;
+use osteoai_core::cache::DiskCache;
+use osteoai_core::labels::{ClassSpec, Split};
+use osteoai_core::marks::Mark;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui_image::picker::Picker;
@@ -95,7 +95,7 @@ fn dicom_metadata_panel_hides_patient_data() {
     let mut images = Images::offline(Picker::halfblocks());
     a.on_key(key(KeyCode::Char('i')));
     let s = render(&mut a, &mut images, false);
-    for v in osteoai::fixtures::dicom::PHI_VALUES {
+    for v in osteoai_core::fixtures::dicom::PHI_VALUES {
         assert!(!s.contains(v), "{v}:\n{s}");
     }
     insta::assert_snapshot!(s);
@@ -103,5 +103,8 @@ fn dicom_metadata_panel_hides_patient_data() {
     a.wl.show_phi = true;
     a.on_key(key(KeyCode::Char('i')));
     let s = render(&mut a, &mut Images::offline(Picker::halfblocks()), true);
-    assert!(s.contains(osteoai::fixtures::dicom::PHI_VALUES[0]), "{s}");
+    assert!(
+        s.contains(osteoai_core::fixtures::dicom::PHI_VALUES[0]),
+        "{s}"
+    );
 }

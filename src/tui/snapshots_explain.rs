@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crossterm::event::KeyCode;
-use osteoai::explain::{Heatmap, Method};
+use osteoai_core::explain::{Heatmap, Method};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Size;
@@ -43,10 +43,10 @@ fn provide_preview(a: &mut super::app::App, images: &mut Images, w: u16, h: u16)
         .first()
         .expect("the preview asks for its image")
         .clone();
-    let img = osteoai::fixtures::radiograph(1, true, 160, 128);
+    let img = osteoai_core::fixtures::radiograph(1, true, 160, 128);
     let rgb = image::DynamicImage::ImageLuma8(img).to_rgb8();
     let shown = match &k.heat {
-        Some(h) => osteoai::explain::overlay::overlay(&rgb, &h.map, false),
+        Some(h) => osteoai_core::explain::overlay::overlay(&rgb, &h.map, false),
         None => rgb,
     };
     let proto = images

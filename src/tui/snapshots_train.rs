@@ -2,7 +2,7 @@
 //! curves mid-run, and the end (the new model's scores replace the old ones).
 
 use crossterm::event::KeyCode;
-use osteoai::finetune::{EpochStats, Phase};
+use osteoai_core::finetune::{EpochStats, Phase};
 
 use super::app::{Effect, Mode};
 use super::snapshots::{app, key, offline, render};

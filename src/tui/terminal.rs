@@ -14,7 +14,7 @@ use ratatui_image::picker::{Picker, ProtocolType};
 
 use super::event::Event;
 use super::input::{Decoder, Input};
-use crate::cli::Protocol;
+use crate::options::Protocol;
 
 const MOUSE_ON: &str = "\x1b[?1000h\x1b[?1002h\x1b[?1006h";
 const MOUSE_OFF: &str = "\x1b[?1006l\x1b[?1002l\x1b[?1000l";

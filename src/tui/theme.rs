@@ -123,3 +123,23 @@ impl Theme {
         self.fg(self.palette.negative)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_default_is_the_default() {
+        use crate::options::config::{COLORS, Config, DEFAULT_TOML, parse};
+        let mut c = parse(DEFAULT_TOML).unwrap();
+        // Its colours are the built-in palette, named.
+        assert_eq!(c.colors.len(), COLORS.len());
+        assert_eq!(
+            Theme::new(true).with_colors(&c.colors).palette,
+            Palette::default()
+        );
+        c.colors.clear();
+        assert_eq!(c, Config::default());
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+}

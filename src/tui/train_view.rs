@@ -5,12 +5,12 @@
 
 use std::path::PathBuf;
 
-use osteoai::finetune::EpochStats;
+use osteoai_core::finetune::EpochStats;
 
 use super::app::{App, Effect, Mode};
 
 /// What the worker reports while training: the library's own progress events.
-pub use osteoai::finetune::Event as TrainUpdate;
+pub use osteoai_core::finetune::Event as TrainUpdate;
 
 /// The training panel's state.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,7 @@
 //! preview and confusion matrix on the right, a status bar, and overlays (help, search,
 //! relabel confirmation). Returns the images it wants prepared, most important first.
 
-use osteoai::engine::predicted_class_at;
+use osteoai_core::engine::predicted_class_at;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout as Split, Rect};
 use ratatui::style::{Modifier, Style};
@@ -693,7 +693,7 @@ fn draw_roc(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
         );
         return;
     }
-    let curve: Vec<(f64, f64)> = osteoai::metrics::roc_curve(&y, &s)
+    let curve: Vec<(f64, f64)> = osteoai_core::metrics::roc_curve(&y, &s)
         .into_iter()
         .map(|(x, y, _)| (x, y))
         .collect();

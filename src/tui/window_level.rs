@@ -1,13 +1,13 @@
 //! Window/level on the preview and the DICOM metadata panel: the viewer's choice for the
 //! selected image (reset when the selection moves), the keys of the window mode (`w`), and what
 //! the image workers learned about the file (`PreviewInfo`). Changing the window changes only
-//! what is shown; scores always use the documented rule (`osteoai::window`).
+//! what is shown; scores always use the documented rule (`osteoai_core::decode::window`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent};
-use osteoai::window::{Choice, View};
+use osteoai_core::decode::window::{Choice, View};
 
 /// What a prepared preview says about its file.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
-use osteoai::cache::{DiskCache, cache_root, file_key};
-use osteoai::device::DeviceChoice;
-use osteoai::engine::Engine;
-use osteoai::labels::ClassSpec;
-use osteoai::scan::Entry;
+use osteoai_core::cache::{DiskCache, cache_root, file_key};
+use osteoai_core::device::DeviceChoice;
+use osteoai_core::engine::Engine;
+use osteoai_core::labels::ClassSpec;
+use osteoai_core::scan::Entry;
 
 use super::app::{Effect, ModelInfo};
 use super::event::Event;
@@ -46,7 +46,7 @@ pub enum Order {
     Train {
         run: u64,
         root: PathBuf,
-        overrides: osteoai::finetune::Overrides,
+        overrides: osteoai_core::finetune::Overrides,
     },
     /// A heatmap for the preview; request `generation` (older ones are stale once a newer one
     /// is asked for).
@@ -174,11 +174,11 @@ fn serve(
     cancel: Arc<AtomicBool>,
     latest_explain: Arc<AtomicU64>,
 ) {
-    let loaded = osteoai::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
+    let loaded = osteoai_core::device::select(choice).and_then(|d| Engine::load(&model_dir, d));
     let mut engine = match loaded {
         Ok(mut e) => {
             // The batch size is the device's (`engine::default_batch`), as for `classify`.
-            e.features_cache = Some(osteoai::features::default_cache());
+            e.features_cache = Some(osteoai_core::features::default_cache());
             let info = ModelInfo {
                 name: e.bundle.name().to_string(),
                 device: e.backbone.device.description.clone(),
@@ -389,7 +389,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             entries,
             classes,
         } => {
-            let progress = |stage: osteoai::audit::Stage, done: usize, total: usize| {
+            let progress = |stage: osteoai_core::audit::Stage, done: usize, total: usize| {
                 let _ = events.send(Event::JobProgress {
                     run,
                     stage: stage.name().to_string(),
@@ -401,13 +401,13 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             // worker threads.
             let progress = std::sync::Mutex::new(progress);
             let t = std::time::Instant::now();
-            let result = osteoai::audit::audit_folder(
+            let result = osteoai_core::audit::audit_folder(
                 &root,
                 &entries,
                 Vec::new(),
                 Some(engine),
                 &classes,
-                &osteoai::audit::AuditParams::default(),
+                &osteoai_core::audit::AuditParams::default(),
                 cancel,
                 &|s, d, t| (progress.lock().unwrap_or_else(|p| p.into_inner()))(s, d, t),
             );
@@ -429,11 +429,11 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             groups,
         } => {
             let t = std::time::Instant::now();
-            let result = osteoai::fit::folder::fit_folder(
+            let result = osteoai_core::fit::folder::fit_folder(
                 &root,
                 &files,
                 engine,
-                &osteoai::fit::FitParams::default(),
+                &osteoai_core::fit::FitParams::default(),
                 &groups,
                 &groups,
                 None,
@@ -470,13 +470,13 @@ fn train_job(
     engine: &mut Engine,
     run: u64,
     root: &std::path::Path,
-    overrides: &osteoai::finetune::Overrides,
+    overrides: &osteoai_core::finetune::Overrides,
     events: &Sender<Event>,
     cancel: &AtomicBool,
 ) {
-    use osteoai::finetune::folder;
+    use osteoai_core::finetune::folder;
     let out = root
-        .join(osteoai::journal::SIDECAR)
+        .join(osteoai_core::journal::SIDECAR)
         .join("models")
         .join("finetuned");
     let device = engine.backbone.device.clone();
@@ -503,7 +503,7 @@ fn train_job(
     let result = match result {
         Ok(r) if r.manifest.is_some() => Engine::load(&out, device)
             .map(|mut e| {
-                e.features_cache = Some(osteoai::features::default_cache());
+                e.features_cache = Some(osteoai_core::features::default_cache());
                 let info = ModelInfo {
                     name: e.bundle.name().to_string(),
                     device: e.backbone.device.description.clone(),
@@ -539,7 +539,7 @@ mod tests {
         let mut items = Vec::new();
         for e in walkdir::WalkDir::new(&src).sort_by_file_name() {
             let e = e.unwrap();
-            if e.file_type().is_file() && osteoai::scan::is_image(e.path()) {
+            if e.file_type().is_file() && osteoai_core::scan::is_image(e.path()) {
                 let to = t.path().join(e.path().strip_prefix(&src).unwrap());
                 std::fs::create_dir_all(to.parent().unwrap()).unwrap();
                 std::fs::copy(e.path(), &to).unwrap();

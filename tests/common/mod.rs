@@ -96,8 +96,14 @@ pub fn make_three_class_folder(dir: &Path) -> String {
         std::fs::create_dir_all(&d).unwrap();
         for i in 0..12u64 {
             let img = match make {
-                0 => osteoai::fixtures::radiograph(300 + i, i % 2 == 0, 160, 128),
-                1 => osteoai::fixtures::audit::drawing(400 + i, i % 2 == 0, i % 3 == 0, 160, 128),
+                0 => osteoai_core::fixtures::radiograph(300 + i, i % 2 == 0, 160, 128),
+                1 => osteoai_core::fixtures::audit::drawing(
+                    400 + i,
+                    i % 2 == 0,
+                    i % 3 == 0,
+                    160,
+                    128,
+                ),
                 _ => rings(500 + i, 160, 128),
             };
             img.save(d.join(format!("{class}_{i:02}.png"))).unwrap();

@@ -1,0 +1,222 @@
+//! `osteoai train DIR --finetune --out M`: fine-tune the CNN end to end on a labelled folder
+//! (the library's `finetune`), with progress, checkpoints, SIGTERM/SIGINT and `--resume`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Args;
+use osteoai_core::finetune::folder::{FolderConfig, finetune_folder};
+use osteoai_core::finetune::{Event, Recipe};
+use osteoai_core::model::Manifest;
+
+use super::TrainArgs;
+use crate::cli::classify::{EXIT_STOPPED, signal_name, stop_on_signals};
+use crate::cli::select_device;
+
+#[derive(Args, Debug, Default)]
+pub struct FinetuneArgs {
+    /// Fine-tune the CNN end to end (a linear head on the fine-tuned backbone) instead of
+    /// training a LightGBM head on frozen features.
+    #[arg(long)]
+    pub finetune: bool,
+    /// Epochs in all, the head-only ones included [default: 8].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs that train only the new linear layer, backbone frozen [default: 1].
+    #[arg(long)]
+    pub freeze_epochs: Option<usize>,
+    /// Peak learning rate of the backbone phase (AdamW, cosine decay) [default: 1e-4].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning rate of the head-only phase [default: 1e-3].
+    #[arg(long)]
+    pub head_lr: Option<f64>,
+    /// Batches whose gradients are summed per optimizer step [default: 2].
+    #[arg(long)]
+    pub accum: Option<usize>,
+    /// Blocks (of 16) kept frozen in the backbone phase; 0 trains all layers [default: 0 on a
+    /// GPU, 6 on the CPU].
+    #[arg(long)]
+    pub frozen_blocks: Option<usize>,
+    /// Input side in pixels, a multiple of 32 [default: 224].
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Epochs without a better val ROC AUC before stopping early [default: 3].
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Continue from the checkpoint (same recipe and data) instead of starting afresh.
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint folder [default: <out>.checkpoint].
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// No augmentation (a plain resize, as for inference).
+    #[arg(long)]
+    pub no_augment: bool,
+}
+
+/// The recipe from the defaults, the device and the flags.
+pub fn recipe(a: &TrainArgs, gpu: bool) -> Recipe {
+    let f = &a.finetune;
+    let d = Recipe::default();
+    Recipe {
+        epochs: f.epochs.unwrap_or(d.epochs),
+        batch: a.batch.unwrap_or(d.batch).max(1),
+        accum: f.accum.unwrap_or(d.accum).max(1),
+        lr: f.lr.unwrap_or(d.lr),
+        head_lr: f.head_lr.unwrap_or(d.head_lr),
+        freeze_epochs: f.freeze_epochs.unwrap_or(d.freeze_epochs),
+        frozen_blocks: f
+            .frozen_blocks
+            .unwrap_or(if gpu { 0 } else { CPU_FROZEN_BLOCKS }),
+        patience: f.patience.unwrap_or(d.patience),
+        seed: a.seed,
+        size: f.size.unwrap_or(d.size),
+        augment: if f.no_augment {
+            osteoai_core::finetune::Augment::none()
+        } else {
+            d.augment.clone()
+        },
+        ..d
+    }
+}
+
+pub use osteoai_core::finetune::CPU_FROZEN_BLOCKS;
+
+pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, String> {
+    let device = select_device(a.device)?;
+    let recipe = recipe(a, device.is_gpu);
+    recipe.validate()?;
+    let cfg = FolderConfig {
+        data: a.dir.clone(),
+        out: a.out.clone(),
+        recipe: recipe.clone(),
+        checkpoint: a.finetune.checkpoint.clone(),
+        resume: a.finetune.resume,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    eprintln!(
+        "osteoai: fine-tuning {} epochs ({} head only), batch {} x {} accumulated, lr {:.1e}, {} of 16 blocks frozen, {} px, seed {}",
+        recipe.epochs,
+        recipe.freeze_epochs,
+        recipe.batch,
+        recipe.accum,
+        recipe.lr,
+        recipe.frozen_blocks,
+        recipe.size,
+        recipe.seed
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    let which = stop_on_signals(&cancel);
+    let tty = std::io::stderr().is_terminal();
+    let mut last_print = std::time::Instant::now();
+    let on = |e: Event| match e {
+        Event::Step {
+            epoch,
+            epochs,
+            batch,
+            batches,
+            loss,
+            img_s,
+            eta_s,
+        } => {
+            let every = if tty { 0.2 } else { 30.0 };
+            if last_print.elapsed().as_secs_f64() >= every || batch == batches {
+                last_print = std::time::Instant::now();
+                let line = format!(
+                    "epoch {epoch}/{epochs} step {batch}/{batches} loss {loss:.4} {img_s:.1} img/s, {:.0} s left in the epoch",
+                    eta_s
+                );
+                if tty {
+                    eprint!("\r\x1b[2Kosteoai: {line}");
+                } else {
+                    eprintln!("osteoai: {line}");
+                }
+            }
+        }
+        Event::Evaluating { epoch } => {
+            if tty {
+                eprintln!();
+            }
+            eprintln!("osteoai: epoch {epoch}: scoring val/");
+        }
+        Event::Epoch(s) => eprintln!(
+            "osteoai: epoch {} ({:?}): train loss {:.4}, val loss {:.4}, val ROC AUC {:.4}, lr {:.2e}, {:.0} s, {:.1} img/s",
+            s.epoch, s.phase, s.train_loss, s.val_loss, s.val_auc, s.lr, s.seconds, s.train_img_s
+        ),
+        Event::Resumed { epoch, batch } => eprintln!(
+            "osteoai: resuming from the checkpoint: {epoch} epochs and {batch} batches done"
+        ),
+        Event::Checkpoint { epoch, batch } => {
+            tracing::info!(epoch, batch, "checkpoint written");
+        }
+    };
+    let report = finetune_folder(base_dir, base, &device, &cfg, &cancel, on, |m| {
+        eprintln!("osteoai: {m}")
+    })?;
+    for (p, e) in &report.skipped {
+        eprintln!("osteoai: skipped {}: {e}", p.display());
+    }
+    let o = &report.outcome;
+    if let Some(manifest) = &report.manifest {
+        println!(
+            "wrote {} (fine-tuned, best val ROC AUC {:.4} at epoch {}, threshold {:.4}); learning curves in {}",
+            a.out.display(),
+            o.best_auc,
+            o.best_epoch,
+            manifest.threshold,
+            a.out.join("curves.csv").display()
+        );
+        print!("{}", chart(&o.history));
+        super::print_metrics(manifest, &report.counts);
+    } else {
+        println!("no epoch finished: no bundle written");
+    }
+    if o.interrupted {
+        let sig = which.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "osteoai: stopped by {}; the checkpoint in {} continues with --resume (the bundle holds the best model so far)",
+            signal_name(sig),
+            report.checkpoint.display()
+        );
+        return Ok(EXIT_STOPPED);
+    }
+    Ok(0)
+}
+
+/// The learning curve as a terminal chart: one row per epoch, val AUC and losses as bars.
+pub fn chart(history: &[osteoai_core::finetune::EpochStats]) -> String {
+    let max_loss = history
+        .iter()
+        .flat_map(|e| [e.train_loss, e.val_loss])
+        .filter(|v| v.is_finite())
+        .fold(1e-9, f64::max);
+    let bar = |v: f64, full: f64, ch: char| -> String {
+        let n = if v.is_finite() {
+            ((v / full).clamp(0.0, 1.0) * 24.0).round() as usize
+        } else {
+            0
+        };
+        format!("{:<24}", ch.to_string().repeat(n))
+    };
+    let mut s = String::from(
+        "  epoch phase     val AUC (0.5..1)           train loss                val loss\n",
+    );
+    for e in history {
+        let auc = ((e.val_auc - 0.5) * 2.0).max(0.0);
+        s += &format!(
+            "  {:>5} {:<9} {} {:.4} {} {:.3} {} {:.3}\n",
+            e.epoch,
+            format!("{:?}", e.phase).to_lowercase(),
+            bar(auc, 1.0, '#'),
+            e.val_auc,
+            bar(e.train_loss, max_loss, '='),
+            e.train_loss,
+            bar(e.val_loss, max_loss, '-'),
+            e.val_loss
+        );
+    }
+    s
+}
