@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU throughput for the README: `osteoai bench` on the GPU at batch 1, 32 and 128 (backbone per
+# GPU throughput for docs/benchmarks.md: `osteoai bench` on the GPU at batch 1, 32 and 128 (backbone per
 # batch size, decode, head, end to end), then the same on this machine's CPU cores for contrast.
 # One short run for a lent GPU machine (issue 8); prints the card and both tables.
 #   scripts/gpu-bench.sh [DIR]    DIR: images (default $OSTEOAI_DATA/test, else 256 copies of

@@ -2,7 +2,7 @@
 //! driver (lavapipe, from Debian's mesa-vulkan-drivers): `--device gpu` selection and the
 //! backbone with the committed weights must give the CPU's features, and `auto` must not pick a
 //! software adapter. A small input keeps it quick: on lavapipe every kernel is compiled by LLVM
-//! and one 224x224 image takes minutes (see README).
+//! and one 224x224 image takes minutes (see docs/tests.md).
 
 mod common;
 

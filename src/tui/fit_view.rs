@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use osteoai_core::fit::folder::FitRun;
 use osteoai_core::labels::ClassSpec;
 
-use super::app::{App, Effect, Mode};
+use super::app::{App, Effect, Mode, Task};
 use super::review::{Filter, Oof, Sort, View};
 
 /// Whose scores the list and the matrix show.
@@ -52,12 +52,12 @@ impl App {
         let files: Vec<PathBuf> = self.items.iter().map(|i| i.path.clone()).collect();
         self.pending_fit = false;
         self.begin_job("fit");
-        vec![Effect::Fit {
+        vec![Effect::Run(Task::Fit {
             run: self.bg_run,
             root: self.root.clone(),
             files,
             groups,
-        }]
+        })]
     }
 
     /// A finished fit: out-of-fold results onto the items, then the out-of-fold view.

@@ -6,6 +6,10 @@
 //! the image-capability query, written after the first frame (`input`).
 
 pub mod app;
+mod app_actions;
+mod app_keys;
+#[cfg(test)]
+mod app_tests;
 pub mod audit_ui;
 pub mod audit_view;
 pub mod bench;
@@ -14,11 +18,14 @@ pub mod explain_ui;
 pub mod explain_view;
 mod explain_worker;
 pub mod fit_view;
+mod help_ui;
 pub mod images;
 pub mod input;
+mod list_ui;
 pub mod matrix_ui;
 pub mod meta_panel;
 pub mod mouse;
+mod preview_ui;
 pub mod review;
 pub mod scores_worker;
 pub mod terminal;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender};
 
-use super::app::ModelInfo;
+use super::app::{ModelInfo, Task};
 use super::event::Event;
 use super::worker::{Order, Worker};
 
@@ -90,7 +90,7 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
                     }
                 }
             }
-            Order::Classify { run, items, .. } => {
+            Order::Run(Task::Classify { run, items, .. }) => {
                 for (index, path) in items {
                     let result = match scores.get(&path) {
                         Some(r) => r.clone(),
@@ -107,19 +107,19 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
                 let _ = events.send(Event::JobDone { run });
             }
             Order::Cancel => {}
-            Order::Audit { run, .. } => {
+            Order::Run(Task::Audit { run, .. }) => {
                 let _ = events.send(Event::AuditDone {
                     run,
                     result: Err(none("the audit")),
                 });
             }
-            Order::Fit { run, .. } => {
+            Order::Run(Task::Fit { run, .. }) => {
                 let _ = events.send(Event::FitDone {
                     run,
                     result: Err(none("fitting")),
                 });
             }
-            Order::Train { run, .. } => {
+            Order::Run(Task::Train { run, .. }) => {
                 let _ = events.send(Event::TrainDone {
                     run,
                     result: Err(none("fine-tuning")),
@@ -139,7 +139,7 @@ fn serve(scores: Scores, file: &Path, rx: Receiver<Order>, events: Sender<Event>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::app::Effect;
+    use crate::tui::app::{Effect, Task};
     use osteoai_core::labels::ClassSpec;
     use osteoai_core::scores::{Format, Meta, ScoreRow, writer::write_all};
     use std::time::Duration;
@@ -210,11 +210,11 @@ mod tests {
             Event::Cached { index, p, .. } => assert_eq!((index, p), (0, 0.75)),
             _ => panic!("one cached score"),
         }
-        w.apply(&Effect::Classify {
+        w.apply(&Effect::Run(Task::Classify {
             run: 3,
             items,
             replace: true,
-        });
+        }));
         let mut results = Vec::new();
         loop {
             match next() {
@@ -229,12 +229,12 @@ mod tests {
         assert_eq!(results[0], (0, Ok(0.75)));
         assert_eq!(results[1], (1, Err("truncated".to_string())));
         assert!(results[2].1.as_ref().unwrap_err().contains("no score"));
-        w.apply(&Effect::Audit {
+        w.apply(&Effect::Run(Task::Audit {
             run: 4,
             root,
             entries: Vec::new(),
             classes: ClassSpec::fracture_default(),
-        });
+        }));
         match next() {
             Event::AuditDone { run: 4, result } => {
                 assert!(result.err().unwrap().contains("needs a model"))

@@ -4,7 +4,7 @@
 use crossterm::event::KeyCode;
 use osteoai_core::finetune::{EpochStats, Phase};
 
-use super::app::{Effect, Mode};
+use super::app::{Effect, Mode, Task};
 use super::snapshots::{app, key, offline, render};
 use super::train_view::TrainUpdate;
 
@@ -28,7 +28,7 @@ fn fine_tuning_asks_then_shows_its_learning_curves() {
     assert_eq!(a.mode, Mode::ConfirmTrain);
     insta::assert_snapshot!("train_confirm", render(&mut a, &mut offline(), 100, 30));
     let fx = a.on_key(key(KeyCode::Char('y')));
-    let Some(Effect::Train { run, .. }) = fx.first().cloned() else {
+    let Some(Effect::Run(Task::Train { run, .. })) = fx.first().cloned() else {
         panic!("y starts the job: {fx:?}");
     };
     for (i, (auc, tl, vl)) in [(0.81, 0.62, 0.55), (0.86, 0.48, 0.47), (0.89, 0.39, 0.44)]
@@ -61,7 +61,7 @@ fn fine_tuning_asks_then_shows_its_learning_curves() {
         )),
     );
     assert!(
-        matches!(fx.first(), Some(Effect::Classify { replace: true, items, .. }) if items.len() == a.items.len()),
+        matches!(fx.first(), Some(Effect::Run(Task::Classify { replace: true, items, .. })) if items.len() == a.items.len()),
         "{fx:?}"
     );
     assert!(a.items.iter().all(|i| i.score.is_none()));

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use osteoai_core::finetune::EpochStats;
 
-use super::app::{App, Effect, Mode};
+use super::app::{App, Effect, Mode, Task};
 
 /// What the worker reports while training: the library's own progress events.
 pub use osteoai_core::finetune::Event as TrainUpdate;
@@ -59,11 +59,11 @@ impl App {
             run: self.bg_run,
             ..TrainPanel::default()
         });
-        vec![Effect::Train {
+        vec![Effect::Run(Task::Train {
             run: self.bg_run,
             root: self.root.clone(),
             overrides: self.finetune.clone(),
-        }]
+        })]
     }
 
     pub fn train_update(&mut self, run: u64, u: TrainUpdate) {

@@ -3,7 +3,7 @@
 //! (the engine's pipeline decodes ahead), checking for new orders between groups. Scores are
 //! cached on disk per file identity and model.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,42 +12,17 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use osteoai_core::cache::{DiskCache, cache_root, file_key};
 use osteoai_core::device::DeviceChoice;
 use osteoai_core::engine::Engine;
-use osteoai_core::labels::ClassSpec;
-use osteoai_core::scan::Entry;
 
-use super::app::{Effect, ModelInfo};
+use super::app::{Effect, ModelInfo, Task};
 use super::event::Event;
 use super::explain_view::MapKey;
 
 pub enum Order {
-    Classify {
-        run: u64,
-        items: Vec<(usize, PathBuf)>,
-        replace: bool,
-    },
+    /// A task of the dashboard's (`Effect::Run`).
+    Run(Task),
     /// Look up cached scores only (no model run).
     Lookup(Vec<(usize, PathBuf)>),
     Cancel,
-    /// Audit the folder's scanned images.
-    Audit {
-        run: u64,
-        root: PathBuf,
-        entries: Vec<Entry>,
-        classes: ClassSpec,
-    },
-    /// Fit the folder's own labels, folds grouped by `groups` (path -> group of copies).
-    Fit {
-        run: u64,
-        root: PathBuf,
-        files: Vec<PathBuf>,
-        groups: HashMap<PathBuf, usize>,
-    },
-    /// Fine-tune the CNN on the folder's train/ and val/, then serve the new model.
-    Train {
-        run: u64,
-        root: PathBuf,
-        overrides: osteoai_core::finetune::Overrides,
-    },
     /// A heatmap for the preview; request `generation` (older ones are stale once a newer one
     /// is asked for).
     Explain {
@@ -102,60 +77,15 @@ impl Worker {
 
     pub fn apply(&self, effect: &Effect) {
         match effect {
-            Effect::Classify {
-                run,
-                items,
-                replace,
-            } => {
-                if *replace {
+            Effect::Run(task) => {
+                if let Task::Classify { replace: true, .. } = task {
                     self.cancel.store(true, Ordering::SeqCst);
                 }
-                let _ = self.tx.send(Order::Classify {
-                    run: *run,
-                    items: items.clone(),
-                    replace: *replace,
-                });
+                let _ = self.tx.send(Order::Run(task.clone()));
             }
             Effect::Cancel => {
                 self.cancel.store(true, Ordering::SeqCst);
                 let _ = self.tx.send(Order::Cancel);
-            }
-            Effect::Audit {
-                run,
-                root,
-                entries,
-                classes,
-            } => {
-                let _ = self.tx.send(Order::Audit {
-                    run: *run,
-                    root: root.clone(),
-                    entries: entries.clone(),
-                    classes: classes.clone(),
-                });
-            }
-            Effect::Fit {
-                run,
-                root,
-                files,
-                groups,
-            } => {
-                let _ = self.tx.send(Order::Fit {
-                    run: *run,
-                    root: root.clone(),
-                    files: files.clone(),
-                    groups: groups.clone(),
-                });
-            }
-            Effect::Train {
-                run,
-                root,
-                overrides,
-            } => {
-                let _ = self.tx.send(Order::Train {
-                    run: *run,
-                    root: root.clone(),
-                    overrides: overrides.clone(),
-                });
             }
             Effect::Quit => {}
         }
@@ -194,19 +124,19 @@ fn serve(
             // Keep answering lookups and orders with nothing, until the UI goes away.
             for order in rx {
                 match &order {
-                    Order::Audit { run, .. } => {
+                    Order::Run(Task::Audit { run, .. }) => {
                         let _ = events.send(Event::AuditDone {
                             run: *run,
                             result: Err("no model loaded".into()),
                         });
                     }
-                    Order::Fit { run, .. } => {
+                    Order::Run(Task::Fit { run, .. }) => {
                         let _ = events.send(Event::FitDone {
                             run: *run,
                             result: Err("no model loaded".into()),
                         });
                     }
-                    Order::Train { run, .. } => {
+                    Order::Run(Task::Train { run, .. }) => {
                         let _ = events.send(Event::TrainDone {
                             run: *run,
                             result: Err("no model loaded".into()),
@@ -221,7 +151,7 @@ fn serve(
                     }
                     _ => {}
                 }
-                if let Order::Classify { run, items, .. } = order {
+                if let Order::Run(Task::Classify { run, items, .. }) = order {
                     for (index, path) in items {
                         let _ = events.send(Event::Score {
                             run,
@@ -264,11 +194,11 @@ fn serve(
         }
         for o in orders {
             match o {
-                Order::Classify {
+                Order::Run(Task::Classify {
                     run: g,
                     items,
                     replace,
-                } => {
+                }) => {
                     if replace {
                         queue = items.into();
                         run = g;
@@ -285,7 +215,9 @@ fn serve(
                     jobs.clear();
                     cancel.store(false, Ordering::SeqCst);
                 }
-                job @ (Order::Audit { .. } | Order::Fit { .. } | Order::Train { .. }) => {
+                job @ (Order::Run(Task::Audit { .. })
+                | Order::Run(Task::Fit { .. })
+                | Order::Run(Task::Train { .. })) => {
                     cancel.store(false, Ordering::SeqCst);
                     jobs.push_back(job);
                 }
@@ -313,11 +245,11 @@ fn serve(
             continue;
         }
         if let Some(job) = jobs.pop_front() {
-            if let Order::Train {
+            if let Order::Run(Task::Train {
                 run,
                 root,
                 overrides,
-            } = job
+            }) = job
             {
                 train_job(&mut engine, run, &root, &overrides, &events, &cancel);
             } else {
@@ -383,12 +315,12 @@ fn serve(
 /// An audit or a fit, on this thread (it owns the engine); progress and the outcome as events.
 fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicBool) {
     match job {
-        Order::Audit {
+        Order::Run(Task::Audit {
             run,
             root,
             entries,
             classes,
-        } => {
+        }) => {
             let progress = |stage: osteoai_core::audit::Stage, done: usize, total: usize| {
                 let _ = events.send(Event::JobProgress {
                     run,
@@ -422,12 +354,12 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
                 result: result.map(Box::new).map_err(String::from),
             });
         }
-        Order::Fit {
+        Order::Run(Task::Fit {
             run,
             root,
             files,
             groups,
-        } => {
+        }) => {
             let t = std::time::Instant::now();
             let result = osteoai_core::fit::folder::fit_folder(
                 &root,
@@ -563,11 +495,11 @@ mod tests {
                 _ => continue,
             }
         }
-        worker.apply(&Effect::Classify {
+        worker.apply(&Effect::Run(Task::Classify {
             run: 1,
             items: items.clone(),
             replace: true,
-        });
+        }));
         // The last three of the second batch, at once.
         let (gone, moved, garbage) = (&items[13].1, &items[14].1, &items[15].1);
         std::fs::remove_file(gone).unwrap();

@@ -15,7 +15,7 @@ fn views(g: &image::GrayImage) -> Views {
 
 /// Different people filmed in one standard view are never copies; re-processed copies of
 /// one film (cropped, re-exposed, blurred) mostly are. Prints the pair decision's
-/// precision and recall (README, "The audit on hospital data").
+/// precision and recall (docs/audit.md, "Standard views of different people").
 #[test]
 fn standard_views_of_different_people_are_not_copies() {
     let p = VerifyParams::default();

@@ -9,6 +9,8 @@
 //! perceptual hashes (as is and mirrored) and the nearest neighbours of the PCA-reduced
 //! embeddings; (4) geometric verification of every candidate; (5) groups, leaks, conflicts.
 
+pub mod affine;
+pub mod align;
 pub mod decisions;
 mod folder;
 #[cfg(test)]
@@ -22,6 +24,7 @@ pub mod quality;
 pub mod report;
 pub mod resplit;
 pub mod signature;
+pub mod union_find;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,7 +47,7 @@ use report::{
 };
 use signature::Signature;
 
-/// Knobs of the audit (defaults measured on the reference data; see the README).
+/// Knobs of the audit (defaults measured on the reference data; see docs/audit.md).
 #[derive(Clone, Debug)]
 pub struct AuditParams {
     /// Nearest neighbours per image in the embedding search.

@@ -161,7 +161,7 @@ impl Report {
     /// What must stay in one split or fold: copies and every film of one patient together
     /// (connected components over both), single images alone.
     pub fn units(&self) -> Vec<Vec<usize>> {
-        let mut g = super::report::Groups::new(self.images.len());
+        let mut g = super::union_find::Groups::new(self.images.len());
         for p in self.pairs.iter().filter(|p| p.counts()) {
             g.union(p.a, p.b);
         }

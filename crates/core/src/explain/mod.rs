@@ -86,7 +86,7 @@ impl Method {
     }
 
     /// The method for a model when none is asked for: the one that best finds drawn breaks
-    /// (README "Where the model looks"): Grad-CAM for linear heads, occlusion otherwise.
+    /// (docs/explain.md): Grad-CAM for linear heads, occlusion otherwise.
     pub fn default_for(head: HeadKind) -> Method {
         match head {
             HeadKind::Linear => Method::GradCam,

@@ -78,7 +78,7 @@ impl ConvBn {
 
 fn relu6(x: Tensor<4>) -> Tensor<4> {
     // The same values as clamp(0, 6); burn-flex runs `clamp` on one thread, unvectorised, and
-    // `relu` then `clamp_max` faster (measured in the README's benchmarks).
+    // `relu` then `clamp_max` faster (measured in docs/benchmarks.md).
     burn::tensor::activation::relu(x).clamp_max(6.0)
 }
 
