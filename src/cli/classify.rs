@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::{Args, ValueEnum};
-use osteoai_core::engine::{Engine, predicted_of};
-use osteoai_core::labels::ClassSpec;
-use osteoai_core::scan::{Entry, ScanIssue};
+use osteoai_core::engine::Engine;
+use osteoai_core::scan::ScanIssue;
+use osteoai_core::scores::run::score_scope;
 use osteoai_core::scores::writer::{ScoreWriter, render};
 use osteoai_core::scores::{self, Meta, ScoreRow};
 use osteoai_core::shard::Shard;
@@ -61,70 +61,24 @@ pub enum Format {
     Parquet,
 }
 
-fn row_of(e: &Entry, classes: &ClassSpec) -> ScoreRow {
-    ScoreRow {
-        path: e.path.display().to_string(),
-        split: e.split.map(|s| s.to_string()),
-        label: e.label.map(|l| classes.names[l].clone()),
-        ..Default::default()
-    }
-}
-
-/// Scores the scope's images not in `skip`, handing every `batch` finished rows to `flush`.
-/// Returns the rows (scan order; skipped and unfinished ones without a score) and whether
-/// every image was scored (false: cancelled, or `flush` failed, its error returned).
-fn score_scope(
+/// `score_scope` with a progress line on stderr.
+fn scored(
     engine: &Engine,
-    scope: &Scope,
+    sc: &Scope,
     skip: &HashSet<String>,
     batch: usize,
     cancel: &AtomicBool,
-    mut flush: impl FnMut(&[ScoreRow]) -> Result<(), String>,
+    flush: impl FnMut(&[ScoreRow]) -> Result<(), String>,
 ) -> Result<(Vec<ScoreRow>, bool), String> {
-    let m = engine.manifest();
-    let mut rows: Vec<ScoreRow> = scope
-        .entries
-        .iter()
-        .map(|e| row_of(e, &m.classes))
-        .collect();
-    let todo: Vec<usize> = (0..rows.len())
-        .filter(|&i| !skip.contains(&rows[i].path))
-        .collect();
-    let files: Vec<PathBuf> = todo
-        .iter()
-        .map(|&i| scope.entries[i].path.clone())
-        .collect();
-    let mut bar = Progress::new("classifying", files.len());
-    let pos = m.classes.positive_index().unwrap_or(0);
-    let (mut pending, mut done, mut failed) = (Vec::new(), 0, None);
-    let complete = engine.classify_probs_stream(&files, cancel, |k, r| {
-        let row = &mut rows[todo[k]];
-        match r {
-            Ok(p) => {
-                row.p = p.get(pos).copied();
-                row.predicted = Some(m.classes.names[predicted_of(m, &p)].clone());
-                row.probs = Some(p);
-            }
-            Err(e) => row.error = Some(e),
-        }
-        pending.push(todo[k]);
-        done += 1;
-        bar.set(done);
-        if pending.len() >= batch.max(1) && failed.is_none() {
-            let out: Vec<ScoreRow> = pending.drain(..).map(|i| rows[i].clone()).collect();
-            if let Err(e) = flush(&out) {
-                failed = Some(e);
-                cancel.store(true, Ordering::SeqCst);
-            }
-        }
+    let mut bar: Option<Progress> = None;
+    let r = score_scope(engine, sc, skip, batch, cancel, flush, |done, total| {
+        bar.get_or_insert_with(|| Progress::new("classifying", total))
+            .set(done)
     });
-    bar.finish();
-    if let Some(e) = failed {
-        return Err(e);
+    if let Some(b) = bar.as_mut() {
+        b.finish();
     }
-    let out: Vec<ScoreRow> = pending.drain(..).map(|i| rows[i].clone()).collect();
-    flush(&out)?;
-    Ok((rows, complete && done == todo.len()))
+    r
 }
 
 /// Loads the model, scans `paths` and scores every image, with a progress line.
@@ -137,7 +91,7 @@ pub fn score(
     let sc = scope(paths, &engine.manifest().classes, None)?;
     let never = AtomicBool::new(false);
     let batch = engine.backbone.batch_size;
-    let (rows, _) = score_scope(&engine, &sc, &HashSet::new(), batch, &never, |_| Ok(()))?;
+    let (rows, _) = scored(&engine, &sc, &HashSet::new(), batch, &never, |_| Ok(()))?;
     Ok((engine, rows, sc.issues))
 }
 
@@ -261,8 +215,7 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
             let (mut w, skip) = open_output(path, ff, &positive, &extra, a.resume, &meta)?;
             meta.rows = w.rows;
             meta.write(path)?;
-            let (rows, complete) =
-                score_scope(&engine, &sc, &skip, batch, &cancel, |r| w.append(r))?;
+            let (rows, complete) = scored(&engine, &sc, &skip, batch, &cancel, |r| w.append(r))?;
             meta.rows = w.rows;
             meta.complete = complete;
             if complete {
@@ -278,7 +231,7 @@ pub fn run(mut a: ClassifyArgs) -> Result<i32, String> {
         }
         None => {
             let (rows, complete) =
-                score_scope(&engine, &sc, &HashSet::new(), batch, &cancel, |_| Ok(()))?;
+                scored(&engine, &sc, &HashSet::new(), batch, &cancel, |_| Ok(()))?;
             let done: Vec<ScoreRow> = rows
                 .iter()
                 .filter(|r| r.p.is_some() || r.error.is_some())

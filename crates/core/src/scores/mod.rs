@@ -11,6 +11,7 @@ pub mod input;
 pub mod matching;
 pub mod merge;
 pub mod parquet;
+pub mod run;
 pub mod writer;
 
 pub use format::{Format, csv_header, csv_row, jsonl_line};
