@@ -33,6 +33,14 @@ pub struct DashboardArgs {
     /// shown, exported or logged otherwise.
     #[arg(long)]
     pub show_phi: bool,
+    /// Patients for the dashboard's audit and fit (`A`, `O`): a CSV `path,group` (paths
+    /// relative to DIR or absolute), as `audit --groups`; films of one patient across splits
+    /// are `same_patient` findings and stay in one fold.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
+    /// The N-th folder under DIR names the patient (as `audit --group-dir`).
+    #[arg(long, value_name = "N")]
+    pub group_dir: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -41,13 +41,16 @@ pub enum Task {
         root: PathBuf,
         entries: Vec<Entry>,
         classes: ClassSpec,
+        patients: osteoai_core::audit::patients::PatientOptions,
     },
-    /// Fit the folder's own labels, folds grouped by `groups` (path -> group of copies).
+    /// Fit the folder's own labels: `groups` (path -> group of copies) are label evidence,
+    /// `units` (copies and one patient's films) stay in one fold.
     Fit {
         run: u64,
         root: PathBuf,
         files: Vec<PathBuf>,
         groups: std::collections::HashMap<PathBuf, usize>,
+        units: std::collections::HashMap<PathBuf, usize>,
     },
     /// Fine-tune the CNN on the folder's train/ and val/, then load the result.
     Train {
@@ -168,6 +171,9 @@ pub struct App {
     pub train: Option<super::train_view::TrainPanel>,
     /// The recipe's settings from the configuration file (`[finetune]`).
     pub finetune: osteoai_core::finetune::Overrides,
+    /// Where the audit and fit learn which films belong to one patient (`--groups`,
+    /// `--group-dir`, DICOM).
+    pub patients: osteoai_core::audit::patients::PatientOptions,
     /// Window/level of the preview and the metadata panel.
     pub wl: super::window_level::WindowLevel,
     /// The heatmap overlay on the preview (`e`).
@@ -202,6 +208,7 @@ impl App {
             pending_fit: false,
             train: None,
             finetune: Default::default(),
+            patients: Default::default(),
             classes,
             positive,
             items: Vec::new(),

@@ -59,6 +59,7 @@ impl App {
             root: self.root.clone(),
             entries,
             classes,
+            patients: self.patients.clone(),
         })]
     }
 

@@ -48,7 +48,7 @@ impl App {
             self.pending_fit = true;
             return self.start_audit();
         };
-        let groups = a.report.groups_by_path();
+        let (groups, units) = (a.report.groups_by_path(), a.report.units_by_path());
         let files: Vec<PathBuf> = self.items.iter().map(|i| i.path.clone()).collect();
         self.pending_fit = false;
         self.begin_job("fit");
@@ -57,6 +57,7 @@ impl App {
             root: self.root.clone(),
             files,
             groups,
+            units,
         })]
     }
 

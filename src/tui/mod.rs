@@ -414,6 +414,11 @@ pub fn run(args: DashboardArgs, settings: &crate::options::config::Config) -> Re
     s.app.keymap = settings.keymap.clone();
     s.app.finetune = settings.finetune.clone();
     s.app.wl.show_phi = args.show_phi;
+    s.app.patients = osteoai_core::audit::patients::PatientOptions {
+        groups_file: args.groups.clone(),
+        group_dir: args.group_dir,
+        dicom: true,
+    };
     s.images.set_show_phi(args.show_phi);
     s.link = Some(TermLink {
         query: terminal::query(args.protocol),

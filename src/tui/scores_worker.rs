@@ -234,6 +234,7 @@ mod tests {
             root,
             entries: Vec::new(),
             classes: ClassSpec::fracture_default(),
+            patients: Default::default(),
         }));
         match next() {
             Event::AuditDone { run: 4, result } => {

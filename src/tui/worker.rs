@@ -320,6 +320,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             root,
             entries,
             classes,
+            patients,
         }) => {
             let progress = |stage: osteoai_core::audit::Stage, done: usize, total: usize| {
                 let _ = events.send(Event::JobProgress {
@@ -339,7 +340,10 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
                 Vec::new(),
                 Some(engine),
                 &classes,
-                &osteoai_core::audit::AuditParams::default(),
+                &osteoai_core::audit::AuditParams {
+                    patients,
+                    ..Default::default()
+                },
                 cancel,
                 &|s, d, t| (progress.lock().unwrap_or_else(|p| p.into_inner()))(s, d, t),
             );
@@ -359,6 +363,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
             root,
             files,
             groups,
+            units,
         }) => {
             let t = std::time::Instant::now();
             let result = osteoai_core::fit::folder::fit_folder(
@@ -367,7 +372,7 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
                 engine,
                 &osteoai_core::fit::FitParams::default(),
                 &groups,
-                &groups,
+                &units,
                 None,
                 None,
                 "osteoai dashboard: O (fit the folder)",
@@ -457,77 +462,5 @@ fn train_job(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-
-    /// Files deleted, renamed or overwritten with garbage after the order is given, while the
-    /// worker is busy with the first batch: each becomes that file's error, the rest are scored.
-    #[test]
-    fn files_damaged_while_the_folder_is_classified_become_per_file_errors() {
-        let t = tempfile::tempdir().unwrap();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-        let mut items = Vec::new();
-        for e in walkdir::WalkDir::new(&src).sort_by_file_name() {
-            let e = e.unwrap();
-            if e.file_type().is_file() && osteoai_core::scan::is_image(e.path()) {
-                let to = t.path().join(e.path().strip_prefix(&src).unwrap());
-                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                std::fs::copy(e.path(), &to).unwrap();
-                items.push((items.len(), to));
-            }
-        }
-        assert_eq!(items.len(), 16);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
-        let worker = Worker::start(model, DeviceChoice::Cpu, tx);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            match rx
-                .recv_timeout(deadline - Instant::now())
-                .expect("the engine")
-            {
-                Event::EngineReady(r) => {
-                    r.expect("the default model loads");
-                    break;
-                }
-                _ => continue,
-            }
-        }
-        worker.apply(&Effect::Run(Task::Classify {
-            run: 1,
-            items: items.clone(),
-            replace: true,
-        }));
-        // The last three of the second batch, at once.
-        let (gone, moved, garbage) = (&items[13].1, &items[14].1, &items[15].1);
-        std::fs::remove_file(gone).unwrap();
-        std::fs::rename(moved, moved.with_extension("moved")).unwrap();
-        std::fs::write(garbage, b"not an image any more").unwrap();
-        let mut results = std::collections::BTreeMap::new();
-        loop {
-            match rx.recv_timeout(deadline - Instant::now()).expect("scores") {
-                Event::Score {
-                    run: 1,
-                    index,
-                    result,
-                    ..
-                } => {
-                    results.insert(index, result);
-                }
-                Event::JobDone { run: 1 } => break,
-                _ => {}
-            }
-        }
-        assert_eq!(results.len(), 16, "one result per file");
-        for (i, r) in &results {
-            match (i, r) {
-                (13..=15, Err(e)) => assert!(e.len() > 5, "a reason for {i}: {e}"),
-                (13..=15, Ok(p)) => panic!("file {i} was damaged, yet scored {p}"),
-                (_, Ok(p)) => assert!((0.0..=1.0).contains(p)),
-                (_, Err(e)) => panic!("file {i} is intact, yet: {e}"),
-            }
-        }
-    }
-}
+#[path = "worker_tests.rs"]
+mod tests;
