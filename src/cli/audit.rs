@@ -2,7 +2,6 @@
 //! quality, class balance, and how much the leak inflates the model's metrics.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use clap::{Args, ValueEnum};
 use osteoai_core::audit::report::Report;
@@ -12,7 +11,7 @@ use osteoai_core::labels::ClassSpec;
 use osteoai_core::model::Bundle;
 
 use super::output::{csv_field, emit, opt, table};
-use super::progress::StageBar;
+use super::progress::with_stages;
 use super::{ModelArgs, model_dir, select_device};
 
 #[derive(Args, Debug)]
@@ -93,13 +92,7 @@ fn audit_with(
     classes: &ClassSpec,
     params: &AuditParams,
 ) -> Result<Report, String> {
-    let bar = StageBar::default();
-    let never = AtomicBool::new(false);
-    let r = audit_dir(dir, engine, classes, params, &never, &|s, d, t| {
-        bar.update(s, d, t)
-    });
-    bar.finish();
-    r
+    with_stages(|never, progress| audit_dir(dir, engine, classes, params, never, progress))
 }
 
 /// Where the audit, `split` and `fit` learn which films belong to one patient.

@@ -13,7 +13,7 @@ use osteoai_core::fit::groups::{Grouping, Groups, groups_for};
 use osteoai_core::fit::{FitParams, FitReport};
 
 use super::output::{emit, opt, table};
-use super::progress::{Progress, StageBar};
+use super::progress::{Progress, with_stages};
 use super::{ModelArgs, model_dir, select_device};
 
 #[derive(Args, Debug)]
@@ -97,12 +97,9 @@ fn grouped(
     group_dir: Option<usize>,
     audited: Option<&Report>,
 ) -> Result<(Groups, Groups), String> {
-    let bar = StageBar::default();
-    let never = AtomicBool::new(false);
-    let progress = |s, d, t| bar.update(s, d, t);
-    let r = groups_for(dir, engine, grouping, group_dir, audited, &never, &progress);
-    bar.finish();
-    r
+    with_stages(|never, progress| {
+        groups_for(dir, engine, grouping, group_dir, audited, never, progress)
+    })
 }
 
 /// Groups (optionally through the audit), fits and saves the bundle, with a progress line.

@@ -2,6 +2,7 @@
 //! a second), in images per second.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use osteoai_core::audit::Stage;
@@ -46,10 +47,10 @@ impl Progress {
 
 /// Progress of the stages on stderr.
 #[derive(Default)]
-pub struct StageBar(Mutex<Option<(Stage, Progress)>>);
+struct StageBar(Mutex<Option<(Stage, Progress)>>);
 
 impl StageBar {
-    pub fn update(&self, stage: Stage, done: usize, total: usize) {
+    fn update(&self, stage: Stage, done: usize, total: usize) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if g.as_ref().is_none_or(|(s, _)| *s != stage) {
             if let Some((_, p)) = g.as_mut() {
@@ -61,9 +62,20 @@ impl StageBar {
             p.set(done);
         }
     }
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Some((_, p)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             p.finish();
         }
     }
+}
+
+/// Runs `work` (never cancelled) with its stages' progress drawn on stderr.
+pub fn with_stages<T>(
+    work: impl FnOnce(&AtomicBool, &(dyn Fn(Stage, usize, usize) + Sync)) -> T,
+) -> T {
+    let bar = StageBar::default();
+    let never = AtomicBool::new(false);
+    let r = work(&never, &|s, d, t| bar.update(s, d, t));
+    bar.finish();
+    r
 }
