@@ -193,20 +193,7 @@ fn no_output_carries_patient_data_without_show_phi() {
 
 /// The public samples (scripts/fetch-dicom-samples.sh), or None with a message; required in CI.
 fn samples() -> Option<PathBuf> {
-    let dir = std::env::var_os("OSTEOAI_DICOM_SAMPLES")
-        .map(PathBuf::from)
-        .filter(|p| p.join(".complete").is_file());
-    if dir.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "OSTEOAI_DICOM_SAMPLES is not set: CI runs scripts/fetch-dicom-samples.sh"
-        );
-        eprintln!(
-            "SKIPPED: OSTEOAI_DICOM_SAMPLES is not set; run scripts/fetch-dicom-samples.sh and \
-             point it at the folder"
-        );
-    }
-    dir
+    osteoai_core::fixtures::public_dicom_samples()
 }
 
 /// How many values differ, and the largest difference (no 2-million-value dump on failure).

@@ -1,8 +1,8 @@
-//! The architecture, checked: the crates depend one way (binary → core → kernels) and the core
-//! pulls in no terminal or command-line crate; inside every crate, the modules that share a
-//! parent never import each other in a circle (production code: `#[cfg(test)]` items may use
-//! what they test against); the two front ends (`cli`, `tui`) never import each other and
-//! `options`, which they share, imports neither. See docs/architecture.md.
+//! The architecture, checked: the crates depend one way (binary → core → kernels and vision)
+//! and the core pulls in no terminal or command-line crate; inside every crate, the modules
+//! that share a parent never import each other in a circle (production code: `#[cfg(test)]`
+//! items may use what they test against); the two front ends (`cli`, `tui`) never import each
+//! other and `options`, which they share, imports neither. See docs/architecture.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,20 +47,7 @@ fn lock_closure(name: &str) -> BTreeSet<String> {
         "osteoai-kernels" => "crates/kernels/Cargo.toml",
         _ => panic!("unknown member {name}"),
     };
-    let toml = std::fs::read_to_string(root().join(manifest)).unwrap();
-    let normal = toml
-        .split("[dependencies]")
-        .nth(1)
-        .unwrap()
-        .split("\n[")
-        .next()
-        .unwrap();
-    let mut todo: Vec<String> = normal
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
-        .filter(|k| !k.is_empty())
-        .collect();
+    let mut todo = normal_dependencies(manifest);
     assert!(!todo.is_empty(), "no dependencies read from {manifest}");
     let mut seen = BTreeSet::new();
     while let Some(p) = todo.pop() {
@@ -71,6 +58,24 @@ fn lock_closure(name: &str) -> BTreeSet<String> {
     seen
 }
 
+/// The names under `[dependencies]` of a member's manifest (`manifest` from the root).
+fn normal_dependencies(manifest: &str) -> Vec<String> {
+    let toml = std::fs::read_to_string(root().join(manifest)).unwrap();
+    let normal = toml
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{manifest} has no [dependencies] table"))
+        .split("\n[")
+        .next()
+        .unwrap();
+    normal
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
 #[test]
 fn the_core_pulls_in_no_terminal_command_line_or_progress_bar_crate() {
     let core = lock_closure("osteoai-core");
@@ -79,6 +84,7 @@ fn the_core_pulls_in_no_terminal_command_line_or_progress_bar_crate() {
         "burn",
         "lightgbm3",
         "osteoai-kernels",
+        "osteoai-vision",
         "dicom-object",
         "image",
     ] {
@@ -102,6 +108,9 @@ fn the_core_pulls_in_no_terminal_command_line_or_progress_bar_crate() {
             "osteoai-core depends on {banned} (directly or through a dependency)"
         );
     }
+    // The audit's pixel geometry depends on nothing at all (and so on no other member).
+    let own = normal_dependencies("crates/vision/Cargo.toml");
+    assert!(own.is_empty(), "osteoai-vision has dependencies: {own:?}");
     let kernels = lock_closure("osteoai-kernels");
     for banned in ["osteoai-core", "osteoai", "burn", "ratatui", "clap"] {
         assert!(
@@ -471,7 +480,12 @@ fn the_reader_of_imports_sees_groups_super_and_test_items() {
 fn no_modules_of_one_parent_import_each_other_in_a_circle() {
     let mut problems = Vec::new();
     let mut counted = 0;
-    for src in ["crates/core/src", "crates/kernels/src", "src"] {
+    for src in [
+        "crates/core/src",
+        "crates/kernels/src",
+        "crates/vision/src",
+        "src",
+    ] {
         let (mut edges, known) = sibling_edges(&root().join(src));
         assert!(known.len() > 3, "{src}: no modules found");
         counted += edges.len();

@@ -9,14 +9,11 @@
 //! perceptual hashes (as is and mirrored) and the nearest neighbours of the PCA-reduced
 //! embeddings; (4) geometric verification of every candidate; (5) groups, leaks, conflicts.
 
-pub mod affine;
-pub mod align;
 pub mod decisions;
 mod folder;
 #[cfg(test)]
 mod hard_negatives;
 pub mod index;
-pub mod orb;
 pub mod pair_cache;
 pub mod patients;
 pub mod precompute;
@@ -25,7 +22,6 @@ pub mod report;
 pub mod resplit;
 pub mod signature;
 pub mod union_find;
-pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -42,6 +38,7 @@ use crate::model::head::Head;
 use crate::scan::Entry;
 use decisions::{Decision, Decisions};
 pub use folder::{audit_dir, audit_folder};
+use osteoai_vision::verify;
 use report::{
     Image, Inflation, Pair, PairKind, Report, SetMetrics, Unreadable, Verification, analyse,
 };

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::verify::{Affine, Verdict, VerifyParams};
 use crate::cache::Fnv;
+use osteoai_vision::verify::{Affine, Verdict, VerifyParams};
 
 const MAGIC: &[u8; 8] = b"OSTPAIR1";
 

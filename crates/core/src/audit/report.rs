@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::decisions::Decision;
 use super::quality::QualityFlag;
 use super::union_find::Groups;
-use super::verify::Verdict;
 use crate::labels::Split;
+use osteoai_vision::verify::Verdict;
 
 /// One image of the audit, as scanned.
 #[derive(Clone, Debug, Serialize)]

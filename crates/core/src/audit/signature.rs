@@ -7,9 +7,10 @@ use std::path::Path;
 use image::DynamicImage;
 use sha2::{Digest, Sha256};
 
-use super::orb::{Features, Gray, OrbParams, detect};
-use super::verify::Views;
 use crate::cache::{DiskCache, Fnv, file_key};
+use osteoai_vision::gray::Gray;
+use osteoai_vision::orb::{Features, OrbParams, detect};
+use osteoai_vision::verify::Views;
 
 /// Side (pixels) of the image keypoints are found on.
 pub const WORK_SIDE: usize = 320;
@@ -94,46 +95,9 @@ pub fn phash(g: &Gray) -> u64 {
         .fold(0u64, |h, (k, &v)| if v > median { h | 1 << k } else { h })
 }
 
-fn stats(img: &DynamicImage, g: &Gray) -> Stats {
-    let mut hist = [0usize; 256];
-    for &v in &g.px {
-        hist[v as usize] += 1;
-    }
-    let n = g.px.len().max(1) as f64;
-    let brightness = g.px.iter().map(|&v| v as f64).sum::<f64>() / n / 255.0;
-    let entropy = hist
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n;
-            -p * p.log2()
-        })
-        .sum::<f64>();
-    let small = g.fit(256);
-    let (w, h) = (small.w, small.h);
-    let (mut lap, mut lap2, mut m, mut m2, mut k) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    for y in 1..h.saturating_sub(1) {
-        for x in 1..w.saturating_sub(1) {
-            let c = small.at(x, y) as f64;
-            let l = small.at(x - 1, y) as f64
-                + small.at(x + 1, y) as f64
-                + small.at(x, y - 1) as f64
-                + small.at(x, y + 1) as f64
-                - 4.0 * c;
-            lap += l;
-            lap2 += l * l;
-            m += c;
-            m2 += c * c;
-            k += 1.0;
-        }
-    }
-    let sharpness = if k > 0.0 {
-        let vl = lap2 / k - (lap / k).powi(2);
-        let vi = m2 / k - (m / k).powi(2);
-        if vi > 1e-9 { vl / vi } else { 0.0 }
-    } else {
-        0.0
-    };
+/// `small`: `g` at most 256 pixels a side (the sharpness is measured on it).
+fn stats(img: &DynamicImage, g: &Gray, small: &Gray) -> Stats {
+    let tone = g.tone(small);
     let colorfulness = match img {
         DynamicImage::ImageLuma8(_)
         | DynamicImage::ImageLuma16(_)
@@ -152,9 +116,9 @@ fn stats(img: &DynamicImage, g: &Gray) -> Stats {
     Stats {
         width: img.width(),
         height: img.height(),
-        brightness: brightness as f32,
-        entropy: entropy as f32,
-        sharpness: sharpness as f32,
+        brightness: tone.brightness as f32,
+        entropy: tone.entropy as f32,
+        sharpness: tone.sharpness as f32,
         colorfulness: colorfulness as f32,
     }
 }
@@ -179,13 +143,14 @@ pub fn signature_of(bytes: &[u8], img: &DynamicImage) -> Signature {
     let g = gray_of(img);
     let rgb = img.to_rgb8();
     let dims = [img.width().to_le_bytes(), img.height().to_le_bytes()].concat();
-    let small = g.fit(256).stretched();
+    let small = g.fit(256);
+    let stretched = small.stretched();
     Signature {
         bytes_hash: sha128(&[bytes]),
         pixels_hash: sha128(&[&dims, rgb.as_raw()]),
-        stats: stats(img, &g),
-        phash: phash(&small),
-        phash_mirrored: phash(&small.mirrored()),
+        stats: stats(img, &g, &small),
+        phash: phash(&stretched),
+        phash_mirrored: phash(&stretched.mirrored()),
         views: views_of(&g),
     }
 }

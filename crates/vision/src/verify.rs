@@ -12,10 +12,12 @@
 //!    the rest of the film does not line up: the NCC stays low. Other films of the same patient
 //!    (another projection, another day) do not line up either.
 
-pub use super::affine::Affine;
-use super::affine::{hull_area, plausible};
-use super::align::aligned;
-use super::orb::{Features, Gray, hamming};
+pub use crate::affine::Affine;
+use crate::affine::{hull_area, plausible};
+use crate::align::aligned;
+use crate::gray::Gray;
+use crate::matching::match_descriptors;
+use crate::orb::Features;
 
 /// What verification needs of one image: keypoints at the working size (as it is and mirrored)
 /// and a small thumbnail for the pixel check.
@@ -132,41 +134,6 @@ impl Verdict {
     }
 }
 
-/// Mutual nearest neighbours passing the distance and ratio tests: (index in a, index in b).
-pub fn match_descriptors(a: &[[u64; 4]], b: &[[u64; 4]], p: &VerifyParams) -> Vec<(usize, usize)> {
-    if a.is_empty() || b.is_empty() {
-        return Vec::new();
-    }
-    let mut best_b = vec![(u32::MAX, 0usize); b.len()];
-    let mut fwd = Vec::with_capacity(a.len());
-    for (i, da) in a.iter().enumerate() {
-        let (mut d1, mut d2, mut j1) = (u32::MAX, u32::MAX, 0);
-        for (j, db) in b.iter().enumerate() {
-            let d = hamming(da, db);
-            if d < d1 {
-                d2 = d1;
-                d1 = d;
-                j1 = j;
-            } else if d < d2 {
-                d2 = d;
-            }
-            if d < best_b[j].0 {
-                best_b[j] = (d, i);
-            }
-        }
-        fwd.push((d1, d2, j1));
-    }
-    fwd.iter()
-        .enumerate()
-        .filter(|(i, (d1, d2, j))| {
-            *d1 <= p.max_hamming
-                && (*d2 == u32::MAX || (*d1 as f32) < p.ratio * *d2 as f32)
-                && best_b[*j].1 == *i
-        })
-        .map(|(i, (_, _, j))| (i, *j))
-        .collect()
-}
-
 /// RANSAC affine over matched points; returns the transform and the inlier mask.
 pub fn ransac_affine(
     src: &[[f32; 2]],
@@ -256,7 +223,7 @@ pub fn verify(a: &Views, b: &Views, p: &VerifyParams) -> Verdict {
     let mut best = Verdict::none();
     for mirrored in [false, true] {
         let fa = if mirrored { &a.mirrored } else { &a.features };
-        let matches = match_descriptors(&fa.desc, &b.features.desc, p);
+        let matches = match_descriptors(&fa.desc, &b.features.desc, p.max_hamming, p.ratio);
         let mut v = Verdict {
             matches: matches.len() as u32,
             mirrored,
@@ -349,47 +316,6 @@ mod tests {
         // A mirror map is never a plausible augmentation (mirroring is tried on purpose).
         let mirror: Vec<[f32; 2]> = src.iter().map(|p| [300.0 - p[0], p[1]]).collect();
         assert!(ransac_affine(&src, &mirror, &VerifyParams::default(), 1).is_none());
-    }
-
-    fn views(g: &image::GrayImage) -> Views {
-        let gray = Gray::new(g.width() as usize, g.height() as usize, g.as_raw().clone());
-        crate::audit::signature::views_of(&gray)
-    }
-
-    #[test]
-    fn augmented_copies_are_verified_and_other_drawings_are_not() {
-        use crate::fixtures::audit::{augment, drawing};
-        let original = drawing(7, true, true, 256, 224);
-        let a = views(&original);
-        let p = VerifyParams::default();
-        for (what, copy) in [
-            (
-                "rotated 18 degrees",
-                augment(&original, 18.0, 0.0, 1.0, false, 1.0),
-            ),
-            (
-                "rotated -12, sheared",
-                augment(&original, -12.0, 0.2, 1.0, false, 1.0),
-            ),
-            (
-                "zoomed (cropped) and darker",
-                augment(&original, 4.0, 0.0, 1.25, false, 0.6),
-            ),
-            (
-                "mirrored and brighter",
-                augment(&original, 0.0, 0.0, 1.0, true, 1.5),
-            ),
-        ] {
-            let v = verify(&a, &views(&copy), &p);
-            assert!(v.verified, "{what}: {v:?}");
-            assert_eq!(v.mirrored, what.starts_with("mirrored"), "{what}");
-        }
-        // Different drawings, the same marker letter: never a copy.
-        for seed in 8..14 {
-            let other = drawing(seed, true, true, 256, 224);
-            let v = verify(&a, &views(&other), &p);
-            assert!(!v.verified, "drawing {seed}: {v:?}");
-        }
     }
 
     #[test]

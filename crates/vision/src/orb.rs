@@ -5,134 +5,7 @@
 //! orientation from the intensity centroid; 256 intensity comparisons of a smoothed patch,
 //! rotated with the keypoint, packed in four `u64`.
 
-/// An 8-bit grey image, row-major.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Gray {
-    pub w: usize,
-    pub h: usize,
-    pub px: Vec<u8>,
-}
-
-impl Gray {
-    pub fn new(w: usize, h: usize, px: Vec<u8>) -> Gray {
-        assert_eq!(px.len(), w * h, "pixel count");
-        Gray { w, h, px }
-    }
-
-    #[inline]
-    pub fn at(&self, x: usize, y: usize) -> u8 {
-        self.px[y * self.w + x]
-    }
-
-    /// Area-averaging resize (each output pixel is the mean of the input it covers).
-    pub fn resize(&self, w: usize, h: usize) -> Gray {
-        let (w, h) = (w.max(1), h.max(1));
-        if (w, h) == (self.w, self.h) {
-            return self.clone();
-        }
-        let sx = self.w as f32 / w as f32;
-        let sy = self.h as f32 / h as f32;
-        let mut out = vec![0u8; w * h];
-        if sx < 1.0 || sy < 1.0 {
-            // Upscale (rare: tiny images): bilinear.
-            for y in 0..h {
-                for x in 0..w {
-                    let v = self.bilinear((x as f32 + 0.5) * sx - 0.5, (y as f32 + 0.5) * sy - 0.5);
-                    out[y * w + x] = v.round().clamp(0.0, 255.0) as u8;
-                }
-            }
-            return Gray::new(w, h, out);
-        }
-        for y in 0..h {
-            let y0 = y as f32 * sy;
-            let y1 = y0 + sy;
-            for x in 0..w {
-                let x0 = x as f32 * sx;
-                let x1 = x0 + sx;
-                let (mut sum, mut area) = (0f32, 0f32);
-                let mut yy = y0.floor() as usize;
-                while (yy as f32) < y1 && yy < self.h {
-                    let wy = (y1.min(yy as f32 + 1.0) - y0.max(yy as f32)).max(0.0);
-                    let mut xx = x0.floor() as usize;
-                    while (xx as f32) < x1 && xx < self.w {
-                        let wx = (x1.min(xx as f32 + 1.0) - x0.max(xx as f32)).max(0.0);
-                        sum += wx * wy * self.at(xx, yy) as f32;
-                        area += wx * wy;
-                        xx += 1;
-                    }
-                    yy += 1;
-                }
-                out[y * w + x] = (sum / area.max(1e-6)).round().clamp(0.0, 255.0) as u8;
-            }
-        }
-        Gray::new(w, h, out)
-    }
-
-    /// Scaled so that the longer side is `side` (never enlarged past `side`).
-    pub fn fit(&self, side: usize) -> Gray {
-        let s = side as f32 / self.w.max(self.h) as f32;
-        self.resize(
-            ((self.w as f32 * s).round() as usize).max(1),
-            ((self.h as f32 * s).round() as usize).max(1),
-        )
-    }
-
-    /// Mirror image (left-right).
-    pub fn mirrored(&self) -> Gray {
-        let mut px = Vec::with_capacity(self.px.len());
-        for row in self.px.chunks(self.w) {
-            px.extend(row.iter().rev());
-        }
-        Gray::new(self.w, self.h, px)
-    }
-
-    /// Bilinear sample; outside the image reads as `None` through `sample`.
-    #[inline]
-    pub fn bilinear(&self, x: f32, y: f32) -> f32 {
-        let x = x.clamp(0.0, (self.w - 1) as f32);
-        let y = y.clamp(0.0, (self.h - 1) as f32);
-        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-        let (x1, y1) = ((x0 + 1).min(self.w - 1), (y0 + 1).min(self.h - 1));
-        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        let a = self.at(x0, y0) as f32 * (1.0 - fx) + self.at(x1, y0) as f32 * fx;
-        let b = self.at(x0, y1) as f32 * (1.0 - fx) + self.at(x1, y1) as f32 * fx;
-        a * (1.0 - fy) + b * fy
-    }
-
-    /// Linear contrast stretch of the 1st..99th percentile to 0..255 (re-exposed copies then
-    /// look alike to a fixed FAST threshold).
-    pub fn stretched(&self) -> Gray {
-        let mut hist = [0usize; 256];
-        for &v in &self.px {
-            hist[v as usize] += 1;
-        }
-        let n = self.px.len();
-        let pct = |q: f64| {
-            let target = (q * n as f64) as usize;
-            let mut acc = 0;
-            for (v, &c) in hist.iter().enumerate() {
-                acc += c;
-                if acc > target {
-                    return v;
-                }
-            }
-            255
-        };
-        let (lo, hi) = (pct(0.01), pct(0.99));
-        if hi <= lo + 8 {
-            return self.clone();
-        }
-        let scale = 255.0 / (hi - lo) as f32;
-        let lut: Vec<u8> = (0..256)
-            .map(|v| ((v as f32 - lo as f32) * scale).round().clamp(0.0, 255.0) as u8)
-            .collect();
-        Gray::new(
-            self.w,
-            self.h,
-            self.px.iter().map(|&v| lut[v as usize]).collect(),
-        )
-    }
-}
+use crate::gray::Gray;
 
 /// Keypoints (in the coordinates of the image given to `detect`) and their descriptors.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -241,19 +114,34 @@ fn fast9(img: &Gray, t: i16) -> Vec<(usize, usize)> {
     out
 }
 
-/// Harris corner response over a 7x7 window of Sobel gradients.
-fn harris(img: &Gray, x: usize, y: usize) -> f32 {
+/// Sobel gradients of every pixel (zero on the one-pixel border), for the Harris responses.
+fn sobel(img: &Gray) -> (Vec<f32>, Vec<f32>) {
+    let (w, h) = (img.w, img.h);
+    let (mut gx, mut gy) = (vec![0f32; w * h], vec![0f32; w * h]);
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            let p = |dx: isize, dy: isize| {
+                img.at((x as isize + dx) as usize, (y as isize + dy) as usize) as f32
+            };
+            gx[y * w + x] =
+                (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
+            gy[y * w + x] =
+                (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
+        }
+    }
+    (gx, gy)
+}
+
+/// Harris corner response over a 7x7 window of Sobel gradients (`sobel` of the image, row
+/// stride `w`; (x, y) at least 4 pixels from the edge).
+fn harris(gx: &[f32], gy: &[f32], w: usize, x: usize, y: usize) -> f32 {
     let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
     for yy in y - 3..=y + 3 {
         for xx in x - 3..=x + 3 {
-            let p = |dx: isize, dy: isize| {
-                img.at((xx as isize + dx) as usize, (yy as isize + dy) as usize) as f32
-            };
-            let gx = (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
-            let gy = (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
-            a += gx * gx;
-            b += gy * gy;
-            c += gx * gy;
+            let (dx, dy) = (gx[yy * w + xx], gy[yy * w + xx]);
+            a += dx * dx;
+            b += dy * dy;
+            c += dx * dy;
         }
     }
     let k = 0.04;
@@ -294,7 +182,9 @@ fn box5(img: &Gray) -> Gray {
             let s = ii[y1 * (w + 1) + x1] + ii[y0 * (w + 1) + x0]
                 - ii[y0 * (w + 1) + x1]
                 - ii[y1 * (w + 1) + x0];
-            out[y * w + x] = (s / ((y1 - y0) * (x1 - x0)) as u32) as u8;
+            let n = ((y1 - y0) * (x1 - x0)) as u32;
+            // Inside the border the window is whole: a division by a constant is a multiply.
+            out[y * w + x] = (if n == 25 { s / 25 } else { s / n }) as u8;
         }
     }
     Gray::new(w, h, out)
@@ -391,20 +281,23 @@ pub fn detect(img: &Gray, p: &OrbParams) -> Features {
     let mut cands = Vec::new();
     for (l, li) in levels.iter().enumerate() {
         let s = p.scale.powi(l as i32);
-        // Non-maximum suppression in 3x3 by response.
+        // Non-maximum suppression in 3x3 by response (NaN: not a corner).
         let corners = fast9(li, p.fast_threshold);
-        let mut resp = std::collections::HashMap::with_capacity(corners.len());
+        if corners.is_empty() {
+            continue;
+        }
+        let (gx, gy) = sobel(li);
+        let w = li.w;
+        let mut resp = vec![f32::NAN; w * li.h];
         for &(x, y) in &corners {
-            resp.insert((x, y), harris(li, x, y));
+            resp[y * w + x] = harris(&gx, &gy, w, x, y);
         }
         for &(x, y) in &corners {
-            let r = resp[&(x, y)];
+            let r = resp[y * w + x];
             let beaten = (-1i32..=1).any(|dy| {
                 (-1i32..=1).any(|dx| {
-                    (dx, dy) != (0, 0)
-                        && resp
-                            .get(&((x as i32 + dx) as usize, (y as i32 + dy) as usize))
-                            .is_some_and(|&o| o > r || (o == r && (dy, dx) < (0, 0)))
+                    let o = resp[(y as i32 + dy) as usize * w + (x as i32 + dx) as usize];
+                    (dx, dy) != (0, 0) && (o > r || (o == r && (dy, dx) < (0, 0)))
                 })
             });
             if !beaten && r > 0.0 {
@@ -446,7 +339,7 @@ pub fn detect(img: &Gray, p: &OrbParams) -> Features {
 }
 
 /// Hamming distance of two descriptors.
-#[inline]
+#[inline(always)]
 pub fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
     (a[0] ^ b[0]).count_ones()
         + (a[1] ^ b[1]).count_ones()
