@@ -308,7 +308,6 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use crossterm::event::KeyModifiers;
     use osteoai_core::audit::report::{Image, Pair};
@@ -335,19 +334,11 @@ mod tests {
         let images: Vec<Image> = scan
             .entries
             .iter()
-            .map(|e| Image {
-                path: e.path.display().to_string(),
-                split: e.split,
-                label: e.label.map(|l| classes.names[l].clone()),
-                group: None,
-                patient: None,
-            })
+            .map(|e| Image::of_entry(e, &classes))
             .collect();
         let mut report = Report {
             root: root.display().to_string(),
             images,
-            scan_issues: vec![],
-            unreadable: vec![],
             pairs: vec![Pair {
                 a: 0,
                 b: 1,
@@ -357,20 +348,7 @@ mod tests {
                 verification: None,
                 decision: None,
             }],
-            groups: vec![],
-            leakage: vec![],
-            leaks: vec![],
-            patient_leakage: vec![],
-            patient_leaks: vec![],
-            conflicts: vec![],
-            quality: vec![],
-            balance: BTreeMap::new(),
-            inflation: None,
-            model: None,
-            candidates: BTreeMap::new(),
-            timing: BTreeMap::new(),
-            notes: vec![],
-            examined: vec![],
+            ..Report::default()
         };
         analyse(&mut report);
         let mut app = App::new(root.to_path_buf(), classes, 0.5);

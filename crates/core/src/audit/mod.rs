@@ -137,13 +137,7 @@ pub fn audit(
     let images: Vec<Image> = input
         .entries
         .iter()
-        .map(|e| Image {
-            path: e.path.display().to_string(),
-            split: e.split,
-            label: e.label.and_then(|l| input.classes.names.get(l).cloned()),
-            group: None,
-            patient: None,
-        })
+        .map(|e| Image::of_entry(e, input.classes))
         .collect();
 
     // 1. Signatures.
@@ -424,24 +418,18 @@ pub fn audit(
         scan_issues: input.scan_issues.clone(),
         unreadable,
         pairs,
-        groups: vec![],
-        leakage: vec![],
-        leaks: vec![],
-        patient_leakage: vec![],
-        patient_leaks: vec![],
-        conflicts: vec![],
         quality: quality::flags(
             &ok,
             &ok.iter().map(|&i| sig(i).stats).collect::<Vec<_>>(),
             &params.quality,
         ),
         balance: balance(input.entries, input.classes),
-        inflation: None,
         model: input.model.as_ref().map(|m| m.name.clone()),
         candidates: counts,
         timing,
         notes,
         examined,
+        ..Report::default()
     };
     // Patients, before the analysis that counts their leaks.
     let paths: Vec<std::path::PathBuf> = input.entries.iter().map(|e| e.path.clone()).collect();

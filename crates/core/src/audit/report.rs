@@ -26,6 +26,19 @@ pub struct Image {
     pub patient: Option<usize>,
 }
 
+impl Image {
+    /// A scanned file as the audit lists it (no group or patient yet).
+    pub fn of_entry(e: &crate::scan::Entry, classes: &crate::labels::ClassSpec) -> Image {
+        Image {
+            path: e.path.display().to_string(),
+            split: e.split,
+            label: e.label.and_then(|l| classes.names.get(l).cloned()),
+            group: None,
+            patient: None,
+        }
+    }
+}
+
 /// How two files were found to be the same picture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -160,7 +173,7 @@ pub struct Unreadable {
 }
 
 /// Everything one audit found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     pub root: String,
     pub images: Vec<Image>,
@@ -485,23 +498,8 @@ pub mod tests_support {
         Report {
             root: "/d".into(),
             images,
-            scan_issues: vec![],
-            unreadable: vec![],
             pairs,
-            groups: vec![],
-            leakage: vec![],
-            leaks: vec![],
-            patient_leakage: vec![],
-            patient_leaks: vec![],
-            conflicts: vec![],
-            quality: vec![],
-            balance: BTreeMap::new(),
-            inflation: None,
-            model: None,
-            candidates: BTreeMap::new(),
-            timing: BTreeMap::new(),
-            notes: vec![],
-            examined: vec![],
+            ..Report::default()
         }
     }
 }
