@@ -482,6 +482,16 @@ pub fn analyse(r: &mut Report) {
 pub mod tests_support {
     use super::*;
 
+    pub fn img(path: &str, split: Split, label: &str) -> Image {
+        Image {
+            path: path.into(),
+            split: Some(split),
+            label: Some(label.into()),
+            group: None,
+            patient: None,
+        }
+    }
+
     pub fn near(a: usize, b: usize) -> Pair {
         Pair {
             a,
@@ -506,17 +516,8 @@ pub mod tests_support {
 
 #[cfg(test)]
 mod tests {
+    use super::tests_support::img;
     use super::*;
-
-    fn img(path: &str, split: Split, label: &str) -> Image {
-        Image {
-            path: path.into(),
-            split: Some(split),
-            label: Some(label.into()),
-            group: None,
-            patient: None,
-        }
-    }
 
     fn pair(a: usize, b: usize, kind: PairKind) -> Pair {
         Pair {

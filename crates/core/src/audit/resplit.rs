@@ -322,18 +322,9 @@ fn write_msg(plan: &Plan, out: &Path, copy: bool) -> Result<Written, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::{Image, analyse, tests_support::empty_report};
+    use super::super::report::analyse;
+    use super::super::report::tests_support::{empty_report, img};
     use super::*;
-
-    fn img(path: &str, split: Split, label: &str) -> Image {
-        Image {
-            path: path.into(),
-            split: Some(split),
-            label: Some(label.into()),
-            group: None,
-            patient: None,
-        }
-    }
 
     #[test]
     fn groups_stay_together_labels_are_stratified_and_the_seed_decides() {
