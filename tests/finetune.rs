@@ -76,10 +76,28 @@ fn finetune_writes_a_bundle_every_command_loads() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("fine-tuned"), "{stdout}");
     assert!(err.contains("epoch 3"), "{err}");
+    // The audit ran on the folder's splits: no copies across them here.
+    assert!(err.contains("0 of 16 val images"), "{err}");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();
-    assert_eq!(m["head"]["kind"], "linear");
+    // Both heads were tried; the one with the higher val ROC AUC is the bundle's.
+    let heads = &m["training"]["heads"];
+    let (lin, lgb) = (
+        heads["linear"]["val_auc"].as_f64().unwrap(),
+        heads["lightgbm"]["val_auc"].as_f64().unwrap(),
+    );
+    let chosen = if lgb > lin { "lightgbm" } else { "linear" };
+    assert_eq!(heads["chosen"], chosen, "{heads}");
+    assert_eq!(m["head"]["kind"], chosen);
+    assert!(
+        bundle
+            .join(if lgb > lin { "head.txt" } else { "head.json" })
+            .is_file()
+    );
+    assert!(!bundle.join(".lightgbm-head").exists());
+    let png = image::open(bundle.join("curves.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (960, 400));
     assert_eq!(m["preprocess"]["size"], 64);
     assert_eq!(m["training"]["recipe"]["frozen_blocks"], 10);
     assert_eq!(m["training"]["history"].as_array().unwrap().len(), 3);
@@ -183,4 +201,58 @@ fn fit_finetune_gives_out_of_fold_scores_in_fit_columns() {
     assert_eq!(m["head"]["kind"], "linear");
     assert!(m["metrics"]["out_of_fold"]["roc_auc"].is_number());
     assert!(out.path().join("m/oof.csv").is_file());
+}
+
+#[test]
+fn regroup_counts_val_copies_of_train_and_resplits_in_memory() {
+    let data = tempfile::tempdir().unwrap();
+    make_dataset(data.path());
+    // Six val images are byte copies of training images (a leak the audit must see).
+    for i in 0..3 {
+        for class in ["fracture", "nofracture"] {
+            std::fs::copy(
+                data.path().join(format!("train/{class}/{class}_{i}.png")),
+                data.path().join(format!("val/{class}/copy_{i}.png")),
+            )
+            .unwrap();
+        }
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let train = |extra: &[&str]| {
+        run(osteoai(cache.path())
+            .arg("train")
+            .arg(data.path())
+            .arg("--finetune")
+            .arg("--out")
+            .arg(out.path().join("m"))
+            .args([
+                "--epochs", "1", "--size", "64", "--batch", "8", "--accum", "1", "--head",
+                "linear", "--seed", "3", "--device", "cpu",
+            ])
+            .args(extra))
+    };
+    let (code, _, err) = train(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("6 of 22 val images (27.3%)"), "{err}");
+    assert!(err.contains("--regroup re-splits in memory"), "{err}");
+    let (code, _, err) = train(&["--regroup"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("--regroup: "), "{err}");
+    assert!(err.contains("grouped re-split held in memory"), "{err}");
+    // "--regroup: A train, B val, C test in memory": all 74 images, each copy with its original.
+    let line = err.lines().find(|l| l.contains("--regroup: ")).unwrap();
+    let counts: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 74, "{line}");
+    // Nothing moved: every file is where it was.
+    assert_eq!(
+        walkdir::WalkDir::new(data.path().join("val"))
+            .into_iter()
+            .filter(|e| e.as_ref().unwrap().file_type().is_file())
+            .count(),
+        22
+    );
 }

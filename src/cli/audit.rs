@@ -96,7 +96,7 @@ fn audit_with(
 }
 
 /// Where the audit, `split` and `fit` learn which films belong to one patient.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct PatientArgs {
     /// Patients from a CSV (`path,group`; paths relative to DIR or absolute): one patient's
     /// films are reported when they cross splits (`same_patient`) and kept in one split.

@@ -425,6 +425,8 @@ fn train_job(
         checkpoint: None,
         resume: true,
         command: "osteoai dashboard: T (fine-tune the folder)".into(),
+        head: Default::default(),
+        splits: None,
     };
     let result = folder::finetune_folder(
         &engine.bundle.dir.clone(),

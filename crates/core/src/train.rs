@@ -58,6 +58,21 @@ pub struct TrainConfig {
     pub command: String,
     /// Also write the features (`FILE`: f32 little-endian rows; `FILE.json`: paths, labels, splits).
     pub dump_features: Option<PathBuf>,
+    /// Each file's split instead of its folder's (a re-split held in memory, `--regroup`);
+    /// files it does not name are left out.
+    pub splits: Option<Splits>,
+}
+
+/// Splits by path, replacing those of the folders (see `apply_splits`).
+pub type Splits = std::collections::HashMap<PathBuf, Split>;
+
+/// Gives each scanned file its split from `splits` (none for a file it does not name).
+pub fn apply_splits(entries: &mut [Entry], splits: Option<&Splits>) {
+    if let Some(s) = splits {
+        for e in entries {
+            e.split = s.get(&e.path).copied();
+        }
+    }
 }
 
 /// What training measured.
@@ -104,7 +119,8 @@ pub fn train(
     cfg: &TrainConfig,
     mut log: impl FnMut(&str),
 ) -> crate::error::Result<TrainReport> {
-    let report = scan(&cfg.data, &base.classes);
+    let mut report = scan(&cfg.data, &base.classes);
+    apply_splits(&mut report.entries, cfg.splits.as_ref());
     let positive = base.classes.positive_index().expect("validated manifest");
     let mut skipped: Vec<(PathBuf, String)> = report
         .issues

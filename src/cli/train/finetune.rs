@@ -13,7 +13,15 @@ use osteoai_core::model::Manifest;
 
 use super::TrainArgs;
 use crate::cli::classify::{EXIT_STOPPED, signal_name, stop_on_signals};
+use crate::cli::progress::with_stages;
 use crate::cli::select_device;
+use osteoai_core::audit::{AuditParams, audit_dir};
+use osteoai_core::device::Selected;
+use osteoai_core::engine::Engine;
+use osteoai_core::finetune::head_choice::HeadMode;
+use osteoai_core::finetune::regroup::{leak_lines, leaked, regroup};
+use osteoai_core::labels::Split;
+use osteoai_core::train::Splits;
 
 #[derive(Args, Debug, Default)]
 pub struct FinetuneArgs {
@@ -55,6 +63,84 @@ pub struct FinetuneArgs {
     /// No augmentation (a plain resize, as for inference).
     #[arg(long)]
     pub no_augment: bool,
+    /// Re-split the folder in memory (nothing moved) so that no group of copies or patient
+    /// crosses train/val/test, keeping the folder's proportions: honest val selection on a
+    /// folder whose splits leak.
+    #[arg(long)]
+    pub regroup: bool,
+    /// Skip the audit that counts the val and test images with a copy in train.
+    #[arg(long, conflicts_with = "regroup")]
+    pub no_audit: bool,
+    /// The bundle's head: `auto` (the linear layer or a LightGBM head on the fine-tuned
+    /// features, whichever has the higher val ROC AUC), `linear`, `lightgbm`.
+    #[arg(long, value_name = "HEAD", default_value = "auto", value_parser = HeadMode::parse)]
+    pub head: HeadMode,
+    #[command(flatten)]
+    pub patients: crate::cli::audit::PatientArgs,
+}
+
+/// The audit's view of the folder's splits: how many held-out images have a copy (or the same
+/// patient) in an earlier split; with `--regroup`, the grouped re-split that replaces them.
+fn check_copies(
+    a: &TrainArgs,
+    base_dir: &Path,
+    device: &Selected,
+) -> Result<Option<Splits>, String> {
+    let f = &a.finetune;
+    if f.no_audit || (!f.regroup && a.dir.join("split-manifest.csv").is_file()) {
+        return Ok(None);
+    }
+    // The model's embeddings find rotated and cropped copies; without a loadable model the
+    // audit falls back to perceptual hashes.
+    let engine = Engine::load(base_dir, device.clone()).ok();
+    let classes = match &engine {
+        Some(e) => e.manifest().classes.clone(),
+        None => osteoai_core::model::Bundle::read_manifest(base_dir)
+            .map(|m| m.classes)
+            .unwrap_or_else(|_| osteoai_core::labels::ClassSpec::fracture_default()),
+    };
+    // A folder without train/ and val/ fails with its own message before any audit.
+    let scan = osteoai_core::scan::scan(&a.dir, &classes);
+    let has = |s: Split| {
+        scan.entries
+            .iter()
+            .any(|e| e.split == Some(s) && e.label.is_some())
+    };
+    if !has(Split::Train) || !has(Split::Val) {
+        return Ok(None);
+    }
+    eprintln!(
+        "osteoai: auditing {} for copies across its splits (--no-audit skips it)",
+        a.dir.display()
+    );
+    let params = AuditParams {
+        patients: f.patients.options(),
+        ..AuditParams::default()
+    };
+    let report = with_stages(|never, progress| {
+        audit_dir(&a.dir, engine.as_ref(), &classes, &params, never, progress)
+    })?;
+    for line in leak_lines(&report) {
+        eprintln!("osteoai: {line}");
+    }
+    if f.regroup {
+        let splits = regroup(&report, &a.dir, a.seed)?;
+        let n = |s: Split| splits.values().filter(|v| **v == s).count();
+        eprintln!(
+            "osteoai: --regroup: {} train, {} val, {} test in memory, no group across them",
+            n(Split::Train),
+            n(Split::Val),
+            n(Split::Test)
+        );
+        return Ok(Some(splits));
+    }
+    if leaked(&report) > 0 {
+        eprintln!(
+            "osteoai: val ROC AUC (the epoch and head selection) is optimistic where val holds copies of train: \
+             --regroup re-splits in memory, `osteoai split` on disk"
+        );
+    }
+    Ok(None)
 }
 
 /// The recipe from the defaults, the device and the flags.
@@ -96,6 +182,8 @@ pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, Strin
         checkpoint: a.finetune.checkpoint.clone(),
         resume: a.finetune.resume,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        head: a.finetune.head,
+        splits: check_copies(a, base_dir, &device)?,
     };
     eprintln!(
         "osteoai: fine-tuning {} epochs ({} head only), batch {} x {} accumulated, lr {:.1e}, {} of 16 blocks frozen, {} px, seed {}",
@@ -162,13 +250,20 @@ pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, Strin
     let o = &report.outcome;
     if let Some(manifest) = &report.manifest {
         println!(
-            "wrote {} (fine-tuned, best val ROC AUC {:.4} at epoch {}, threshold {:.4}); learning curves in {}",
+            "wrote {} (fine-tuned, best val ROC AUC {:.4} at epoch {}, {} head, threshold {:.4}); learning curves in {} and curves.png",
             a.out.display(),
             o.best_auc,
             o.best_epoch,
+            manifest.head.kind,
             manifest.threshold,
             a.out.join("curves.csv").display()
         );
+        if let Some(h) = &report.heads {
+            println!(
+                "  heads on val: linear ROC AUC {:.4}, LightGBM on the fine-tuned features {:.4} ({} rounds): {} kept",
+                h.linear_val_auc, h.lightgbm_val_auc, h.lightgbm_rounds, h.chosen
+            );
+        }
         print!("{}", chart(&o.history));
         super::print_metrics(manifest, &report.counts);
     } else {

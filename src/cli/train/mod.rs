@@ -159,6 +159,7 @@ pub fn run(a: TrainArgs) -> Result<i32, String> {
         cache: (!a.no_cache).then(osteoai_core::features::default_cache),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         dump_features: a.dump_features.clone(),
+        splits: None,
     };
     let report = train(&base_dir, &base, &backbone, &cfg, |msg| {
         eprintln!("osteoai: {msg}")

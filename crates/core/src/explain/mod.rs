@@ -19,7 +19,7 @@
 //! Flip-averaged models average the map of the mirrored image, mirrored back.
 
 mod compute;
-mod font;
+pub(crate) mod font;
 mod geometry;
 mod gradcam;
 mod maps;

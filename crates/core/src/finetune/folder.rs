@@ -11,6 +11,7 @@ use burn::module::Module;
 use serde_json::json;
 
 use super::eval::{feature_spec, linear_head, predict};
+use super::head_choice::{HeadComparison, HeadMode, choose_head};
 use super::{Event, Outcome, Recipe, curves_csv, data, finetune};
 use crate::decode::model_input::Preprocess;
 use crate::device::Selected;
@@ -22,7 +23,7 @@ use crate::model::head::HeadOutput;
 use crate::model::import::load_burnpack;
 use crate::model::manifest::{HeadSpec, Provenance};
 use crate::scan::scan;
-use crate::train::{atomic_write, source_of};
+use crate::train::{Splits, apply_splits, atomic_write, source_of};
 
 pub struct FolderConfig {
     pub data: PathBuf,
@@ -33,6 +34,10 @@ pub struct FolderConfig {
     pub resume: bool,
     /// Recorded in the manifest.
     pub command: String,
+    /// The linear head, a LightGBM head on the fine-tuned features, or the better on val.
+    pub head: HeadMode,
+    /// Each file's split instead of its folder's (`--regroup`: a grouped re-split in memory).
+    pub splits: Option<Splits>,
 }
 
 pub struct FolderReport {
@@ -42,6 +47,9 @@ pub struct FolderReport {
     pub counts: BTreeMap<String, usize>,
     pub skipped: Vec<(PathBuf, String)>,
     pub checkpoint: PathBuf,
+    /// The val ROC AUCs of the two heads and the one kept (none when only the linear one was
+    /// tried, or the run was stopped).
+    pub heads: Option<HeadComparison>,
 }
 
 /// The checkpoint folder of a run writing `out`.
@@ -69,7 +77,8 @@ pub fn finetune_folder(
     let positive = classes
         .positive_index()
         .ok_or("the base names no positive class")?;
-    let report = scan(&cfg.data, classes);
+    let mut report = scan(&cfg.data, classes);
+    apply_splits(&mut report.entries, cfg.splits.as_ref());
     let mut skipped: Vec<(PathBuf, String)> = report
         .issues
         .iter()
@@ -99,7 +108,9 @@ pub fn finetune_folder(
     let roboflow = train_items
         .iter()
         .any(|(p, _)| p.to_string_lossy().contains(".rf."));
-    if cfg.data.join("split-manifest.csv").is_file() {
+    if cfg.splits.is_some() {
+        log("the splits are a grouped re-split held in memory (--regroup): no copies across them");
+    } else if cfg.data.join("split-manifest.csv").is_file() {
         log("the splits come from `osteoai split` (groups of verified copies kept whole)");
     } else if roboflow {
         let shared = val
@@ -146,6 +157,7 @@ pub fn finetune_folder(
             counts: BTreeMap::new(),
             skipped,
             checkpoint: ckpt,
+            heads: None,
         });
     }
     // The threshold on val; test metrics.
@@ -210,8 +222,25 @@ pub fn finetune_folder(
         data: format!("{} ({:?} images)", cfg.data.display(), counts),
         command: &cfg.command,
     };
-    let manifest = write_bundle(base_dir, base, &written, &outcome, metrics)?;
+    let mut manifest = write_bundle(base_dir, base, &written, &outcome, metrics)?;
+    let mut heads = None;
+    if !outcome.interrupted {
+        let (m, cmp) = choose_head(
+            &cfg.out,
+            &manifest,
+            device,
+            &cfg.data,
+            cfg.splits.as_ref(),
+            cfg.recipe.seed,
+            cfg.head,
+            &cfg.command,
+            &mut log,
+        )?;
+        manifest = m;
+        heads = cmp;
+    }
     Ok(FolderReport {
+        heads,
         manifest: Some(manifest),
         outcome,
         counts,
@@ -300,6 +329,11 @@ pub fn write_bundle(
         &out.join("curves.csv"),
         curves_csv(&outcome.history).as_bytes(),
     )?;
+    let mut png = Vec::new();
+    super::plot::curves(&outcome.history, outcome.best_epoch)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("cannot encode the learning curves: {e}"))?;
+    atomic_write(&out.join("curves.png"), &png)?;
     let text = serde_json::to_string_pretty(&m).map_err(|e| e.to_string())? + "\n";
     atomic_write(&out.join(MANIFEST), text.as_bytes())?;
     Ok(m)

@@ -16,7 +16,10 @@ pub mod data;
 pub mod eval;
 pub mod fit;
 pub mod folder;
+pub mod head_choice;
 pub mod net;
+pub mod plot;
+pub mod regroup;
 pub mod trainer;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,126 @@
+//! Honest validation for a folder that already has `train/ val/ [test/]`: the audit's groups
+//! (verified copies, one patient's films) say how many held-out images have a copy in an
+//! earlier split, and `--regroup` re-splits the folder in memory (nothing is moved) so that no
+//! group crosses a split, with the folder's own proportions and labels stratified.
+
+use std::path::Path;
+
+use crate::audit::report::Report;
+use crate::audit::resplit;
+use crate::labels::Split;
+use crate::train::Splits;
+
+/// One line per held-out split: how many of its images have a copy (or the same patient) in
+/// an earlier split.
+pub fn leak_lines(report: &Report) -> Vec<String> {
+    report
+        .leakage
+        .iter()
+        .map(|l| {
+            format!(
+                "{} of {} {} images ({:.1}%) have a verified copy or the same patient in {}",
+                l.leaked,
+                l.of,
+                l.split,
+                100.0 * l.share,
+                l.into
+            )
+        })
+        .collect()
+}
+
+/// Held-out images with a copy in an earlier split, all splits together.
+pub fn leaked(report: &Report) -> usize {
+    report.leakage.iter().map(|l| l.leaked).sum()
+}
+
+/// The grouped re-split: train, val and test in the proportions the folder has now (a split
+/// it lacks stays empty), no group across splits, the same seed giving the same splits.
+pub fn regroup(report: &Report, root: &Path, seed: u64) -> Result<Splits, String> {
+    let count = |s: Split| report.images.iter().filter(|i| i.split == Some(s)).count() as f64;
+    let ratios = [count(Split::Train), count(Split::Val), count(Split::Test)];
+    if ratios[0] == 0.0 || ratios[1] == 0.0 {
+        return Err(format!(
+            "{}: --regroup keeps the folder's proportions and needs train/ and val/",
+            root.display()
+        ));
+    }
+    let plan = resplit::plan(report, root, ratios, seed).map_err(|e| e.to_string())?;
+    Ok(plan
+        .placements
+        .into_iter()
+        .map(|p| (p.source, p.split))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::report::tests_support::{img, near};
+    use crate::audit::report::{Image, Leakage};
+
+    /// Twelve images: two groups of copies across train and val, the rest single.
+    fn report() -> Report {
+        let mut images: Vec<Image> = Vec::new();
+        let splits = [
+            Split::Train,
+            Split::Train,
+            Split::Train,
+            Split::Train,
+            Split::Val,
+            Split::Val,
+        ];
+        for (i, s) in splits.iter().cycle().take(12).enumerate() {
+            let label = if i % 2 == 0 { "fracture" } else { "nofracture" };
+            images.push(img(
+                &format!("/d/{}/{label}/{i}.png", s.as_str()),
+                *s,
+                label,
+            ));
+        }
+        Report {
+            images,
+            pairs: vec![near(0, 4), near(1, 5), near(5, 7)],
+            leakage: vec![Leakage {
+                split: Split::Val,
+                into: Split::Train,
+                leaked: 2,
+                of: 4,
+                share: 0.5,
+            }],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn regroup_keeps_groups_whole_and_the_proportions() {
+        let r = report();
+        let s = regroup(&r, Path::new("/d"), 0).unwrap();
+        assert_eq!(s.len(), 12);
+        let of = |i: usize| s[&std::path::PathBuf::from(&r.images[i].path)];
+        assert_eq!(of(0), of(4));
+        assert_eq!(of(1), of(5));
+        assert_eq!(of(1), of(7));
+        let val = s.values().filter(|v| **v == Split::Val).count();
+        assert_eq!(val, 4, "{s:?}");
+        assert_eq!(s, regroup(&r, Path::new("/d"), 0).unwrap(), "deterministic");
+        assert_eq!(leaked(&r), 2);
+        assert_eq!(
+            leak_lines(&r),
+            vec!["2 of 4 val images (50.0%) have a verified copy or the same patient in train"]
+        );
+    }
+
+    #[test]
+    fn regroup_needs_train_and_val() {
+        let mut r = report();
+        for im in &mut r.images {
+            im.split = Some(Split::Train);
+        }
+        assert!(
+            regroup(&r, Path::new("/d"), 0)
+                .unwrap_err()
+                .contains("needs train/ and val/")
+        );
+    }
+}
