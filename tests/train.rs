@@ -112,3 +112,32 @@ fn train_without_val_is_refused_with_a_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("needs train/ and val/"), "{err}");
 }
+
+#[test]
+fn a_backbone_that_is_not_imported_is_refused_with_the_command_that_imports_it() {
+    let data = tempfile::tempdir().unwrap();
+    make_dataset(data.path());
+    let cache = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let (code, _, err) = common::run(
+        common::osteoai(cache.path())
+            .current_dir(cwd.path())
+            .arg("train")
+            .arg(data.path())
+            .args(["--out", "m", "--backbone", "lite2", "--device", "cpu"]),
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no efficientnet_lite2 weights in models/lite2")
+            && err.contains("scripts/import-weights.sh lite2"),
+        "{err}"
+    );
+    let (code, _, err) = common::run(
+        common::osteoai(cache.path())
+            .arg("train")
+            .arg(data.path())
+            .args(["--out", "m", "--backbone", "resnet50"]),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown backbone"), "{err}");
+}

@@ -42,7 +42,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub fit: bool,
     #[command(flatten)]
-    pub patients: PatientArgs,
+    pub patients: crate::options::PatientArgs,
     /// Write every candidate pair examined, with its verification, to this CSV (for tuning).
     #[arg(long, value_name = "FILE", hide = true)]
     pub dump_candidates: Option<PathBuf>,
@@ -93,32 +93,6 @@ fn audit_with(
     params: &AuditParams,
 ) -> Result<Report, String> {
     with_stages(|never, progress| audit_dir(dir, engine, classes, params, never, progress))
-}
-
-/// Where the audit, `split` and `fit` learn which films belong to one patient.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PatientArgs {
-    /// Patients from a CSV (`path,group`; paths relative to DIR or absolute): one patient's
-    /// films are reported when they cross splits (`same_patient`) and kept in one split.
-    #[arg(long, value_name = "FILE")]
-    pub groups: Option<PathBuf>,
-    /// The N-th folder under DIR names the patient (3 for DIR/train/fracture/patient0042/…).
-    #[arg(long, value_name = "N")]
-    pub group_dir: Option<usize>,
-    /// Do not group DICOM files by PatientID (else StudyInstanceUID); compared as salted
-    /// hashes, never shown.
-    #[arg(long)]
-    pub no_dicom_patients: bool,
-}
-
-impl PatientArgs {
-    pub fn options(&self) -> osteoai_core::audit::patients::PatientOptions {
-        osteoai_core::audit::patients::PatientOptions {
-            groups_file: self.groups.clone(),
-            group_dir: self.group_dir,
-            dicom: !self.no_dicom_patients,
-        }
-    }
 }
 
 pub fn run(a: AuditArgs) -> Result<i32, String> {

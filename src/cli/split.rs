@@ -33,7 +33,7 @@ pub struct SplitArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
-    pub patients: super::audit::PatientArgs,
+    pub patients: crate::options::PatientArgs,
     /// Audit without the CNN (perceptual hashes only: rotated copies are missed).
     #[arg(long)]
     pub no_model: bool,

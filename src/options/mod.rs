@@ -115,3 +115,30 @@ pub fn return_memory_at_once() {
     // SAFETY: sets one of mimalloc's global options; any thread may do so at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
+
+/// Where the audit, `split`, `fit` and `train --finetune` learn which films belong to one
+/// patient.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PatientArgs {
+    /// Patients from a CSV (`path,group`; paths relative to DIR or absolute): one patient's
+    /// films are reported when they cross splits (`same_patient`) and kept in one split.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
+    /// The N-th folder under DIR names the patient (3 for DIR/train/fracture/patient0042/…).
+    #[arg(long, value_name = "N")]
+    pub group_dir: Option<usize>,
+    /// Do not group DICOM files by PatientID (else StudyInstanceUID); compared as salted
+    /// hashes, never shown.
+    #[arg(long)]
+    pub no_dicom_patients: bool,
+}
+
+impl PatientArgs {
+    pub fn options(&self) -> osteoai_core::audit::patients::PatientOptions {
+        osteoai_core::audit::patients::PatientOptions {
+            groups_file: self.groups.clone(),
+            group_dir: self.group_dir,
+            dicom: !self.no_dicom_patients,
+        }
+    }
+}

@@ -16,7 +16,7 @@ use crate::device::Selected;
 use crate::model::Manifest;
 use crate::model::bundle::{Bundle, MANIFEST};
 use crate::model::effnet::{EfficientNetLite0, FeatureSpec};
-use crate::model::import::load_burnpack;
+use crate::model::import::load_burnpack_arch;
 
 /// Images per backbone batch on a GPU unless asked otherwise (fills the device; the decoders
 /// work on the next batch meanwhile).
@@ -74,7 +74,12 @@ impl Backbone {
                 dir.join(MANIFEST).display()
             ));
         }
-        let net = load_burnpack(&weights, manifest.backbone.folded, &device.device)?;
+        let net = load_burnpack_arch(
+            &weights,
+            manifest.arch()?,
+            manifest.backbone.folded,
+            &device.device,
+        )?;
         let batch_size = default_batch(&device);
         let native = if device.native {
             Some(crate::model::native::pack(&net)?)

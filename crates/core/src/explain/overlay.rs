@@ -5,8 +5,8 @@
 
 use image::{DynamicImage, Rgb, RgbImage};
 
-use super::font;
 use super::{Box2, Heatmap};
+use crate::font;
 
 /// Matplotlib's inferno at ten evenly spaced stops (perceptually uniform, readable in gray).
 const INFERNO: [[u8; 3]; 10] = [

@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, best_accuracy_threshold};
 use crate::model::Manifest;
 use crate::model::bundle::MANIFEST;
 use crate::model::head::HeadOutput;
-use crate::model::import::load_burnpack;
+use crate::model::import::load_burnpack_arch;
 use crate::model::manifest::{HeadSpec, Provenance};
 use crate::scan::scan;
 use crate::train::{Splits, apply_splits, atomic_write, source_of};
@@ -135,7 +135,12 @@ pub fn finetune_folder(
         val.len(),
         test.len()
     ));
-    let net = load_burnpack(&base_dir.join(&base.backbone.weights), true, &device.device)?;
+    let net = load_burnpack_arch(
+        &base_dir.join(&base.backbone.weights),
+        base.arch()?,
+        true,
+        &device.device,
+    )?;
     let ckpt = checkpoint_dir(cfg);
     let outcome = finetune(
         net,
@@ -273,7 +278,7 @@ pub fn write_bundle(
     let r = w.recipe;
     let mut m = base.clone();
     m.classes = w.classes.clone();
-    m.name = "efficientnet-lite0-finetuned".into();
+    m.name = format!("efficientnet-{}-finetuned", base.arch()?.short());
     m.preprocess = Preprocess::imagenet(r.size);
     m.backbone.weights = "backbone.bpk".into();
     m.backbone.folded = true;

@@ -44,7 +44,8 @@ pub struct Recipe {
     pub weight_decay: f32,
     /// Epochs that train only the new linear layer.
     pub freeze_epochs: usize,
-    /// Blocks (of 16) kept frozen in the backbone phase: 0 trains every layer.
+    /// Blocks kept frozen in the backbone phase (of 16 in Lite0, 21 in Lite1/2): 0 trains
+    /// every layer.
     pub frozen_blocks: usize,
     /// Epochs without a better val AUC before stopping.
     pub patience: usize,
@@ -91,8 +92,8 @@ impl Recipe {
         if !(0.0..=1.0).contains(&self.min_lr_factor) {
             return Err("min_lr_factor must be in [0, 1]".into());
         }
-        if self.frozen_blocks > 16 {
-            return Err("frozen_blocks is 0..=16".into());
+        if self.frozen_blocks > 21 {
+            return Err("frozen_blocks is 0..=21 (Lite0 has 16 blocks, Lite1 and Lite2 21)".into());
         }
         if self.size < 32 || !self.size.is_multiple_of(32) {
             return Err(format!(

@@ -5,7 +5,7 @@
 use image::{Rgb, RgbImage};
 
 use super::{EpochStats, Phase};
-use crate::explain::font;
+use crate::font;
 
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 400;

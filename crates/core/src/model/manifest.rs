@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::model_input::Preprocess;
 use crate::labels::ClassSpec;
-use crate::model::effnet::FeatureSpec;
+use crate::model::arch::Arch;
+use crate::model::effnet::{FeatureSpec, Tap};
 use crate::model::head::HeadOutput;
 
 /// Version of the manifest format this build reads and writes.
@@ -34,7 +35,7 @@ pub struct Manifest {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BackboneSpec {
-    /// Architecture: `efficientnet_lite0` is the only one this build knows.
+    /// Architecture: `efficientnet_lite0` (the default), `efficientnet_lite1`, `efficientnet_lite2`.
     pub kind: String,
     /// Burnpack weight file, relative to the bundle.
     pub weights: String,
@@ -72,6 +73,11 @@ pub struct Provenance {
 }
 
 impl Manifest {
+    /// The backbone's variant (`backbone.kind`).
+    pub fn arch(&self) -> Result<Arch, String> {
+        Arch::parse(&self.backbone.kind)
+    }
+
     /// Explains the first thing wrong with the manifest itself (files are checked by the bundle).
     pub fn validate(&self) -> Result<(), String> {
         if self.format != FORMAT {
@@ -81,13 +87,21 @@ impl Manifest {
             ));
         }
         self.classes.validate()?;
-        if self.backbone.kind != "efficientnet_lite0" {
+        let arch = self.arch()?;
+        self.backbone.features.validate()?;
+        if arch != Arch::Lite0
+            && self
+                .backbone
+                .features
+                .taps
+                .iter()
+                .any(|t| matches!(t, Tap::Block(_)))
+        {
             return Err(format!(
-                "unknown backbone kind {:?} (known: efficientnet_lite0)",
+                "{}: only the head tap is supported (block taps are Lite0's)",
                 self.backbone.kind
             ));
         }
-        self.backbone.features.validate()?;
         if self.head.kind != "lightgbm" && self.head.kind != "linear" {
             return Err(format!(
                 "unknown head kind {:?} (known: lightgbm, linear)",

@@ -1,5 +1,6 @@
 //! Models: the burn backbone, the LightGBM head, the manifest and the bundle that ties them.
 
+pub mod arch;
 pub mod bundle;
 pub mod effnet;
 pub mod head;

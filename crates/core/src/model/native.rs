@@ -118,28 +118,49 @@ mod tests {
         let device = Device::flex();
         device.seed(3);
         let net = EfficientNetLite0::new(&device, false);
-        let packed = pack(&net).unwrap();
-        let (n, s) = (3, 72);
+        let spec = FeatureSpec {
+            taps: vec![Tap::Block(10), Tap::Head, Tap::Block(3)],
+            pools: vec![Pool::Avg, Pool::Max],
+            flip_average: true,
+        };
+        agree(&net, 72, &[FeatureSpec::classic(), spec]);
+    }
+
+    /// The deeper and wider variants (21 blocks; Lite2's 88, 120, 208, 352 channels) run on
+    /// the kernels as in burn.
+    #[test]
+    fn lite1_and_lite2_run_on_the_kernels_as_in_burn() {
+        use crate::model::arch::Arch;
+        let device = Device::flex();
+        for arch in [Arch::Lite1, Arch::Lite2] {
+            device.seed(5);
+            let net = EfficientNetLite0::with_arch(arch, &device, true);
+            assert_eq!(net.block_count(), arch.block_count());
+            let spec = FeatureSpec {
+                flip_average: true,
+                ..FeatureSpec::classic()
+            };
+            agree(&net, 80, &[spec]);
+        }
+    }
+
+    fn agree(net: &EfficientNetLite0, s: usize, specs: &[FeatureSpec]) {
+        let device = Device::flex();
+        let packed = pack(net).unwrap();
+        let n = 3;
         let x: Vec<f32> = (0..n * 3 * s * s)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();
-        for spec in [
-            FeatureSpec::classic(),
-            FeatureSpec {
-                taps: vec![Tap::Block(10), Tap::Head, Tap::Block(3)],
-                pools: vec![Pool::Avg, Pool::Max],
-                flip_average: true,
-            },
-        ] {
+        for spec in specs {
             let want = net
                 .forward_features(
                     Tensor::<4>::from_data(TensorData::new(x.clone(), [n, 3, s, s]), &device),
-                    &spec,
+                    spec,
                 )
                 .into_data()
                 .try_to_vec::<f32>()
                 .unwrap();
-            let got = features(&packed, &x, n, s, &spec).unwrap();
+            let got = features(&packed, &x, n, s, spec).unwrap();
             assert_eq!(got.len(), want.len());
             let scale = want.iter().map(|v| v.abs()).fold(1f32, f32::max);
             let max = got
@@ -148,6 +169,7 @@ mod tests {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
             assert!(max <= 2e-5 * scale, "max abs diff {max} (scale {scale})");
+            assert!(want.iter().any(|v| *v != 0.0), "all features zero");
         }
         assert!(features(&packed, &x[1..], n, s, &FeatureSpec::classic()).is_err());
     }

@@ -1,4 +1,5 @@
-//! A 5 x 7 bitmap font for the labels of overlay images (no font files, no dependency).
+//! A 5 x 7 bitmap font for the labels of overlay images and learning-curve plots (no font
+//! files, no dependency).
 
 /// Rows of a glyph, top first; bit 4 is the leftmost pixel. Letters are upper case only.
 const GLYPHS: &[(char, [u8; 7])] = &[
