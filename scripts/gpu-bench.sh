@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # GPU throughput for docs/benchmarks.md: `osteoai bench` on the GPU at batch 1, 32 and 128 (backbone per
-# batch size, decode, head, end to end), then the same on this machine's CPU cores for contrast.
+# batch size, decode, head, end to end), then the same on this machine's CPU cores for contrast;
+# then training steps (forward + backward + AdamW, every layer trained, 224 px) at batch 32 and 64
+# on the GPU, and what an epoch of the reference train split (2,687 images after
+# `osteoai split --seed 0`) takes at that pace.
 # One short run for a lent GPU machine (issue 8); prints the card and both tables.
 #   scripts/gpu-bench.sh [DIR]    DIR: images (default $OSTEOAI_DATA/test, else 256 copies of
 #                                 fixtures/demo in a temporary folder)
@@ -29,6 +32,16 @@ if echo "$devices" | grep -q "^0 hardware GPU"; then
 else
   echo "== GPU (--device gpu)"
   "$bin" bench "$dir" --device gpu --batch-sizes 1,32,128 --limit 256 --repeat 3 --json
+  echo "== GPU training (--device gpu --train, every layer)"
+  line=$("$bin" bench "$dir" --device gpu --train --batch-sizes 32,64 --frozen-blocks 0 --steps 10 --limit 128 --json | tail -1)
+  echo "$line"
+  python3 - "$line" <<'PY'
+import json, sys
+j = json.loads(sys.argv[1])
+for k, v in sorted(j.items()):
+    if k.startswith("train_img_s_"):
+        print(f"batch {k.rsplit('_', 1)[1]}: {v:.1f} img/s, an epoch of 2,687 images in {2687 / v:.0f} s")
+PY
 fi
 echo "== CPU (--device cpu, $(nproc) threads)"
 "$bin" bench "$dir" --device cpu --batch-sizes 1,32,128 --limit 256 --repeat 3 --json
