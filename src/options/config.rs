@@ -33,7 +33,7 @@ thumbnail = [18, 9]
 
 [finetune]
 # What T in the dashboard fine-tunes with (as `osteoai train --finetune`); 0 means the default:
-# 8 epochs, 224 px, batch 16.
+# 8 epochs, 320 px, batch 16.
 epochs = 0
 size = 0
 batch = 0

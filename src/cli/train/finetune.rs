@@ -48,7 +48,7 @@ pub struct FinetuneArgs {
     /// GPU, 6 on the CPU].
     #[arg(long)]
     pub frozen_blocks: Option<usize>,
-    /// Input side in pixels, a multiple of 32 [default: 224].
+    /// Input side in pixels, a multiple of 32 [default: 320, chosen on grouped val].
     #[arg(long)]
     pub size: Option<u32>,
     /// Epochs without a better val ROC AUC before stopping early [default: 3].
