@@ -17,7 +17,7 @@ use crate::device::Selected;
 use crate::fit::{FitParams, FitReport, Sample, class_folder, discover_classes, fit_oof, folds};
 use crate::labels::ClassSpec;
 use crate::model::Manifest;
-use crate::model::import::load_burnpack_arch;
+use crate::model::import::load_base;
 
 /// What a fine-tuned folder fit produced.
 pub struct FinetuneFit {
@@ -105,12 +105,7 @@ pub fn finetune_fit_folder(
         .iter()
         .map(|s| s.path.to_string_lossy().into_owned())
         .collect();
-    let net = load_burnpack_arch(
-        &base_dir.join(&base.backbone.weights),
-        base.arch()?,
-        true,
-        &device.device,
-    )?;
+    let net = load_base(base_dir, base, &device.device)?;
     let train_on = |idx: &[usize],
                     what: &str,
                     log: &mut dyn FnMut(&str)|

@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, best_accuracy_threshold};
 use crate::model::Manifest;
 use crate::model::bundle::MANIFEST;
 use crate::model::head::HeadOutput;
-use crate::model::import::load_burnpack_arch;
+use crate::model::import::load_base;
 use crate::model::manifest::{HeadSpec, Provenance};
 use crate::scan::scan;
 use crate::train::{Splits, apply_splits, atomic_write, source_of};
@@ -135,12 +135,7 @@ pub fn finetune_folder(
         val.len(),
         test.len()
     ));
-    let net = load_burnpack_arch(
-        &base_dir.join(&base.backbone.weights),
-        base.arch()?,
-        true,
-        &device.device,
-    )?;
+    let net = load_base(base_dir, base, &device.device)?;
     let ckpt = checkpoint_dir(cfg);
     let outcome = finetune(
         net,

@@ -116,6 +116,16 @@ fn import_to_burnpack_msg(
     Ok(report)
 }
 
+/// The folded backbone a bundle's manifest names (its weights relative to `dir`), of its variant.
+pub fn load_base(
+    dir: &Path,
+    manifest: &crate::model::Manifest,
+    device: &Device,
+) -> Result<EfficientNetLite0, String> {
+    let weights = dir.join(&manifest.backbone.weights);
+    load_burnpack_arch(&weights, manifest.arch()?, true, device)
+}
+
 /// Loads Lite0 burnpack weights into a network of the given layout.
 pub fn load_burnpack(
     path: &Path,
