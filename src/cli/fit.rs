@@ -71,7 +71,7 @@ pub struct FitArgs {
     /// With --finetune: epochs per model [default: 8].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// With --finetune: input side in pixels [default: 224].
+    /// With --finetune: input side in pixels [default: 320].
     #[arg(long)]
     pub size: Option<u32>,
     /// With --finetune: blocks kept frozen [default: 0 on a GPU, 6 on the CPU].

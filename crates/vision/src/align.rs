@@ -42,6 +42,12 @@ fn ranks(v: &[f32]) -> Vec<f32> {
         .collect();
     keys.sort_unstable();
     let order: Vec<usize> = keys.iter().map(|k| (k & 0xFFFF_FFFF) as usize).collect();
+    ranks_in_order(v, &order)
+}
+
+/// The ranks of `v` given its indices in ascending order: runs of equal values share their
+/// mean rank.
+fn ranks_in_order(v: &[f32], order: &[usize]) -> Vec<f32> {
     let mut r = vec![0f32; v.len()];
     let mut i = 0;
     while i < order.len() {
@@ -218,23 +224,11 @@ fn tiled_detail(ga: &[f32], gb: &[f32], w: usize, h: usize) -> f32 {
 mod tests {
     use super::*;
 
-    /// The ranks as first written (a stable sort through the indices by `total_cmp`).
+    /// The ranks as first written: a stable sort through the indices by `total_cmp`.
     fn ranks_reference(v: &[f32]) -> Vec<f32> {
         let mut order: Vec<usize> = (0..v.len()).collect();
         order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-        let mut r = vec![0f32; v.len()];
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-                j += 1;
-            }
-            for &k in &order[i..=j] {
-                r[k] = (i + j) as f32 / 2.0;
-            }
-            i = j + 1;
-        }
-        r
+        ranks_in_order(v, &order)
     }
 
     #[test]
