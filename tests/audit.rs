@@ -358,4 +358,51 @@ fn split_keeps_copies_together_never_touches_the_source_and_audits_clean() {
         .args(["--device", "cpu"]));
     assert_eq!(code, 2);
     assert!(err.contains("not empty"), "{err}");
+    // The recorded split rebuilt from its manifest for a copy of the folder elsewhere, with no
+    // audit: the same files in the same places (only the manifest's sources differ).
+    let moved = fixture_copy(&work.path().join("elsewhere"));
+    let out3 = work.path().join("rebuilt");
+    let (code, said, err) = run(osteoai(cache.path())
+        .arg("split")
+        .arg(&moved)
+        .arg("--from")
+        .arg(out.join("split-manifest.csv"))
+        .arg("--out")
+        .arg(&out3));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        said.contains("recorded files not found, 0 files not in the record")
+            && said.contains(" 0 recorded files not found"),
+        "{said}"
+    );
+    let files = |t: Vec<(PathBuf, Vec<u8>)>| -> Vec<(PathBuf, Vec<u8>)> {
+        t.into_iter()
+            .filter(|(p, _)| p != Path::new("split-manifest.csv"))
+            .collect()
+    };
+    assert_eq!(files(tree(&out3)), files(tree(&out)));
+    // A folder the record does not name is refused.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join("train/fracture")).unwrap();
+    std::fs::copy(
+        root()
+            .join("fixtures/demo/test/fracture")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+        other.path().join("train/fracture/unrelated.jpg"),
+    )
+    .unwrap();
+    let (code, _, err) = run(osteoai(cache.path())
+        .arg("split")
+        .arg(other.path())
+        .arg("--from")
+        .arg(out.join("split-manifest.csv"))
+        .arg("--out")
+        .arg(work.path().join("none")));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no file of"), "{err}");
 }

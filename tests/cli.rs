@@ -189,36 +189,36 @@ fn a_missing_or_broken_model_is_explained() {
         "{err}"
     );
 
-    let broken = tempfile::tempdir().unwrap();
-    for f in ["backbone.bpk", "head.txt"] {
-        std::fs::copy(root().join("models/default").join(f), broken.path().join(f)).unwrap();
-    }
-    let mut m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("models/default/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    m["head"]["num_features"] = serde_json::json!(7);
-    std::fs::write(broken.path().join("manifest.json"), m.to_string()).unwrap();
-    let (code, _, err) = run(osteoai(cache.path())
-        .args(["classify", "fixtures/demo", "--model"])
-        .arg(broken.path()));
-    assert_eq!(code, 2);
-    assert!(err.contains("head expects 7 features"), "{err}");
+    // The shipped default (linear head) and the frozen LightGBM bundle, each damaged in turn.
+    for (dir, head) in [
+        ("models/default", "head.json"),
+        ("models/lite0", "head.txt"),
+    ] {
+        let broken = tempfile::tempdir().unwrap();
+        for f in ["backbone.bpk", head] {
+            std::fs::copy(root().join(dir).join(f), broken.path().join(f)).unwrap();
+        }
+        let manifest = std::fs::read_to_string(root().join(dir).join("manifest.json")).unwrap();
+        let mut m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        m["head"]["num_features"] = serde_json::json!(7);
+        std::fs::write(broken.path().join("manifest.json"), m.to_string()).unwrap();
+        let (code, _, err) = run(osteoai(cache.path())
+            .args(["classify", "fixtures/demo", "--model"])
+            .arg(broken.path()));
+        assert_eq!(code, 2, "{dir}");
+        assert!(err.contains("head expects 7 features"), "{dir}: {err}");
 
-    std::fs::remove_file(broken.path().join("head.txt")).unwrap();
-    let good: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("models/default/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(broken.path().join("manifest.json"), good.to_string()).unwrap();
-    let (code, _, err) = run(osteoai(cache.path())
-        .args(["classify", "fixtures/demo", "--model"])
-        .arg(broken.path()));
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("head file") && err.contains("missing"),
-        "{err}"
-    );
+        std::fs::remove_file(broken.path().join(head)).unwrap();
+        std::fs::write(broken.path().join("manifest.json"), &manifest).unwrap();
+        let (code, _, err) = run(osteoai(cache.path())
+            .args(["classify", "fixtures/demo", "--model"])
+            .arg(broken.path()));
+        assert_eq!(code, 2, "{dir}");
+        assert!(
+            err.contains("head file") && err.contains("missing"),
+            "{dir}: {err}"
+        );
+    }
 }
 
 #[test]

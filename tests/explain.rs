@@ -1,7 +1,7 @@
 //! `osteoai explain` through the real binary: the pointing game on generated radiographs whose
 //! breaks the generator knows (a model fitted on generated folders: a linear head on the
 //! frozen backbone, `train --finetune` with head-only epochs), overlays and tables on the demo
-//! with the bundled model, and clear errors.
+//! with the frozen LightGBM bundle and the built-in fine-tuned model, and clear errors.
 
 mod common;
 
@@ -24,6 +24,13 @@ fn make_set(cache: &Path, dir: &Path, n: usize, seed: u64) {
         &seed.to_string(),
     ]));
     assert_eq!(code, 0, "{err}");
+}
+
+/// The frozen bundle (`models/lite0`, a LightGBM head: shap-cam and occlusion apply).
+fn frozen(cache: &Path) -> std::process::Command {
+    let mut c = osteoai(cache);
+    c.env("OSTEOAI_MODEL", common::root().join("models/lite0"));
+    c
 }
 
 /// The map's peak falls in the (5%-padded) box of the drawn break for at least 90% of the
@@ -76,14 +83,15 @@ fn pointing_game_on_generated_breaks() {
     }
 }
 
-/// On the demo with the bundled model: one row and one readable overlay PNG per image and
-/// method, peaks and boxes inside the image, CSV and JSON, bad files as per-file errors.
+/// On the demo with the frozen LightGBM bundle: one row and one readable overlay PNG per image
+/// and method, peaks and boxes inside the image, CSV and JSON, bad files as per-file errors;
+/// then the built-in fine-tuned model's default method.
 #[test]
 fn explain_writes_overlays_and_rows() {
     let cache = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let pngs = out.path().join("maps");
-    let (code, stdout, err) = run(osteoai(cache.path())
+    let (code, stdout, err) = run(frozen(cache.path())
         .args([
             "explain",
             "fixtures/demo/test",
@@ -133,7 +141,7 @@ fn explain_writes_overlays_and_rows() {
             .is_file()
     );
     // The probability is the one classify gives.
-    let (_, cls, _) = run(osteoai(cache.path())
+    let (_, cls, _) = run(frozen(cache.path())
         .args([
             "classify",
             "fixtures/demo/test/fracture/fracture_test_00.jpg",
@@ -153,7 +161,7 @@ fn explain_writes_overlays_and_rows() {
 
     // DICOM: the map of the windowed image the model scores (same probability as classify).
     let dcm = "fixtures/dicom/fracture/mono1-12bit-windows.dcm";
-    let (code, ex, err) = run(osteoai(cache.path())
+    let (code, ex, err) = run(frozen(cache.path())
         .args([
             "explain", dcm, "--method", "shap-cam", "--format", "json", "--device", "cpu",
         ])
@@ -161,7 +169,7 @@ fn explain_writes_overlays_and_rows() {
         .arg(&pngs));
     assert_eq!(code, 0, "{err}");
     let (_, cls, _) =
-        run(osteoai(cache.path()).args(["classify", dcm, "--format", "jsonl", "--device", "cpu"]));
+        run(frozen(cache.path()).args(["classify", dcm, "--format", "jsonl", "--device", "cpu"]));
     let want = json_lines(&cls)[0]["p_fracture"].as_f64().unwrap();
     let got = &json_lines(&ex)[0];
     assert!(
@@ -171,7 +179,7 @@ fn explain_writes_overlays_and_rows() {
     assert!(Path::new(got["overlay"].as_str().unwrap()).is_file());
 
     // CSV without images; bad files are rows with an error and exit status 1.
-    let (code, stdout, err) = run(osteoai(cache.path())
+    let (code, stdout, err) = run(frozen(cache.path())
         .args(["explain", "fixtures/bad", "--no-images", "--format", "csv"])
         .args(["--method", "shap-cam", "--device", "cpu"]));
     assert_eq!(code, 1, "{stdout}{err}");
@@ -187,12 +195,55 @@ fn explain_writes_overlays_and_rows() {
     );
 
     // A method the model cannot take is refused before any work, naming those it can.
-    let (code, _, err) = run(osteoai(cache.path())
+    let (code, _, err) = run(frozen(cache.path())
         .args(["explain", "fixtures/demo/test", "--method", "grad-cam"])
         .args(["--no-images", "--device", "cpu"]));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("grad-cam does not apply") && err.contains("occlusion"),
+        "{err}"
+    );
+    // The built-in model (fine-tuned, a linear head): grad-cam by default, with classify's
+    // probability; shap-cam (LightGBM's) refused with the methods it can take.
+    let (code, stdout, err) = run(osteoai(cache.path())
+        .args([
+            "explain",
+            "fixtures/demo/test",
+            "--no-images",
+            "--format",
+            "json",
+        ])
+        .args(["--device", "cpu"]));
+    assert_eq!(code, 0, "{err}");
+    let rows = json_lines(&stdout);
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| r["method"] == "grad-cam"), "{stdout}");
+    let (_, cls, _) = run(osteoai(cache.path())
+        .args([
+            "classify",
+            "fixtures/demo/test/fracture/fracture_test_00.jpg",
+        ])
+        .args(["--format", "jsonl", "--device", "cpu"]));
+    let want = json_lines(&cls)[0]["p_fracture"].as_f64().unwrap();
+    let got = rows
+        .iter()
+        .find(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("fracture_test_00.jpg")
+        })
+        .unwrap();
+    assert!(
+        (got["p"].as_f64().unwrap() - want).abs() < 1e-3,
+        "{got} vs {want}"
+    );
+    let (code, _, err) = run(osteoai(cache.path())
+        .args(["explain", "fixtures/demo/test", "--method", "shap-cam"])
+        .args(["--no-images", "--device", "cpu"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("shap-cam does not apply") && err.contains("grad-cam"),
         "{err}"
     );
 }

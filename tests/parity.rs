@@ -88,7 +88,7 @@ fn burn_and_the_kernels_match_pytorch_on_the_imported_weights() {
     )
     .unwrap();
     let device = Device::flex();
-    let net = load_burnpack(&root.join("models/default/backbone.bpk"), true, &device)
+    let net = load_burnpack(&root.join("models/lite0/backbone.bpk"), true, &device)
         .expect("committed weights load");
     let x = Tensor::<4>::from_data(TensorData::new(inputs(2, 224), [2, 3, 224, 224]), &device);
 

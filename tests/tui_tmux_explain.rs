@@ -77,7 +77,10 @@ fn heatmap_overlay_in_tmux_follows_the_selection() {
 
     t.keys(&["e"]);
     let (method, peak_x, peak_y) = headless_peak(cache.path(), &first);
-    assert_eq!(method, "occlusion", "the bundled model's default method");
+    assert_eq!(
+        method, "grad-cam",
+        "the built-in (linear-head) model's default method"
+    );
     let s = t.wait_for("the default map of the first image", |s| {
         map_line(s).is_some_and(|m| m.0 == method) && !s.contains("refining")
     });

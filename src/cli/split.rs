@@ -1,12 +1,15 @@
 //! `osteoai split DIR --out DIR2`: a leak-free, stratified re-split built from the audit's
-//! groups of copies. DIR is never modified.
+//! groups of copies, or (`--from`) the split a recorded `split-manifest.csv` names. DIR is never
+//! modified.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use osteoai_core::audit::AuditParams;
-use osteoai_core::audit::resplit::{plan, write};
-use osteoai_core::labels::Split;
+use osteoai_core::audit::recorded_split::rebuild;
+use osteoai_core::audit::resplit::{Plan, plan, write};
+use osteoai_core::labels::{ClassSpec, Split};
+use osteoai_core::scan::scan;
 
 use super::ModelArgs;
 use super::audit::run_audit;
@@ -37,6 +40,10 @@ pub struct SplitArgs {
     /// Audit without the CNN (perceptual hashes only: rotated copies are missed).
     #[arg(long)]
     pub no_model: bool,
+    /// Rebuild the split a `split-manifest.csv` records (no audit): the same files in the same
+    /// splits on another machine, a moved folder or a later osteoai version.
+    #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["ratios", "seed", "no_model"])]
+    pub from: Option<PathBuf>,
 }
 
 fn parse_ratios(s: &str) -> Result<[f64; 3], String> {
@@ -50,13 +57,66 @@ fn parse_ratios(s: &str) -> Result<[f64; 3], String> {
     }
 }
 
+/// The plan `--from` names: the recorded split of the folder's files.
+fn recorded(dir: &Path, manifest: &Path) -> Result<Plan, String> {
+    let text =
+        std::fs::read_to_string(manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    if !dir.is_dir() {
+        return Err(format!("{} is not a folder", dir.display()));
+    }
+    let scan = scan(dir, &ClassSpec::fracture_default());
+    let files: Vec<PathBuf> = scan.entries.into_iter().map(|e| e.path).collect();
+    let r = rebuild(&text, dir, &files)?;
+    println!(
+        "plan for {} -> from {}: {} files placed as recorded, {} recorded files not found, {} files not in the record",
+        dir.display(),
+        manifest.display(),
+        r.plan.placements.len(),
+        r.missing.len(),
+        r.plan.skipped.len()
+    );
+    for m in r.missing.iter().take(20) {
+        println!("not found: {m}");
+    }
+    if r.plan.placements.is_empty() {
+        return Err(format!(
+            "no file of {} is named in {}",
+            dir.display(),
+            manifest.display()
+        ));
+    }
+    Ok(r.plan)
+}
+
 pub fn run(a: SplitArgs) -> Result<i32, String> {
-    let params = AuditParams {
-        patients: a.patients.options(),
-        ..AuditParams::default()
+    let (p, before) = match &a.from {
+        Some(m) => (recorded(&a.dir, m)?, None),
+        None => {
+            let params = AuditParams {
+                patients: a.patients.options(),
+                ..AuditParams::default()
+            };
+            let report = run_audit(&a.dir, &a.model, a.no_model, &params)?;
+            let p = plan(&report, &a.dir, a.ratios, a.seed)?;
+            println!(
+                "plan for {} -> {} (ratios {:?}, seed {}): {} files in {} groups of copies kept whole, {} left out",
+                a.dir.display(),
+                a.out.display(),
+                a.ratios,
+                a.seed,
+                p.placements.len(),
+                report.groups.len(),
+                p.skipped.len()
+            );
+            let before = report
+                .leaks
+                .iter()
+                .map(|l| l.image)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            (p, Some(before))
+        }
     };
-    let report = run_audit(&a.dir, &a.model, a.no_model, &params)?;
-    let p = plan(&report, &a.dir, a.ratios, a.seed)?;
     let counts = p.counts();
     let labels: std::collections::BTreeSet<String> =
         counts.values().flat_map(|m| m.keys().cloned()).collect();
@@ -77,28 +137,18 @@ pub fn run(a: SplitArgs) -> Result<i32, String> {
             r
         })
         .collect();
-    println!(
-        "plan for {} -> {} (ratios {:?}, seed {}): {} files in {} groups of copies kept whole, {} left out",
-        a.dir.display(),
-        a.out.display(),
-        a.ratios,
-        a.seed,
-        p.placements.len(),
-        report.groups.len(),
-        p.skipped.len()
-    );
     print!("{}", table(&header, &rows));
-    let before: usize = report
-        .leaks
-        .iter()
-        .map(|l| l.image)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    println!(
-        "held-out images with a copy in an earlier split: {} before, {} after",
-        before,
-        p.leaked()
-    );
+    match before {
+        Some(before) => println!(
+            "held-out images with a copy in an earlier split: {} before, {} after",
+            before,
+            p.leaked()
+        ),
+        None => println!(
+            "held-out images whose recorded group has a member in an earlier split: {}",
+            p.leaked()
+        ),
+    }
     for (path, why) in p.skipped.iter().take(20) {
         println!("left out: {} ({why})", path.display());
     }

@@ -13,7 +13,10 @@ const FILES: &[(&str, &[u8])] = &[
         "manifest.json",
         include_bytes!("../../models/default/manifest.json"),
     ),
-    ("head.txt", include_bytes!("../../models/default/head.txt")),
+    (
+        "head.json",
+        include_bytes!("../../models/default/head.json"),
+    ),
     (
         "backbone.bpk",
         include_bytes!("../../models/default/backbone.bpk"),
@@ -93,14 +96,14 @@ mod tests {
         }
         // A damaged copy (cut short) is replaced... by a fresh unpacking into the same place
         // only once it is removed; a complete one is reused as is.
-        let mtime = std::fs::metadata(a.join("head.txt"))
+        let mtime = std::fs::metadata(a.join("head.json"))
             .unwrap()
             .modified()
             .unwrap();
         let b = unpack_under(base.path(), d).unwrap();
         assert_eq!(a, b);
         assert_eq!(
-            std::fs::metadata(b.join("head.txt"))
+            std::fs::metadata(b.join("head.json"))
                 .unwrap()
                 .modified()
                 .unwrap(),

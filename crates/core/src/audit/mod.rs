@@ -18,6 +18,7 @@ pub mod pair_cache;
 pub mod patients;
 pub mod precompute;
 pub mod quality;
+pub mod recorded_split;
 pub mod report;
 pub mod resplit;
 pub mod signature;

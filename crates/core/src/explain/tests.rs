@@ -1,4 +1,4 @@
-//! Heatmaps on the bundled model and on a small linear model: exact identities (the
+//! Heatmaps on the frozen LightGBM bundle (`models/lite0`) and on a small linear model: exact identities (the
 //! decompositions sum to the score), mirror symmetry of flip-averaged models, geometry.
 
 use std::path::Path;
@@ -7,9 +7,10 @@ use super::*;
 use crate::engine::Engine;
 use crate::model::linear::LinearHead;
 
-fn bundled() -> Engine {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default");
-    Engine::load(&dir, crate::device::cpu()).expect("the bundled model loads")
+/// The frozen bundle: a binary LightGBM head over three taps at 224 px (TreeSHAP applies).
+fn frozen() -> Engine {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lite0");
+    Engine::load(&dir, crate::device::cpu()).expect("the frozen bundle loads")
 }
 
 /// A drawn radiograph, preprocessed as the model wants it.
@@ -49,7 +50,7 @@ fn methods_by_head() {
 /// minus the head's expected value. The probability is the one `classify` gives.
 #[test]
 fn shap_cam_sums_to_the_log_odds() {
-    let e = bundled();
+    let e = frozen();
     let (x, _) = input(&e, 7);
     let ex = Explainer {
         engine: &e,
@@ -72,11 +73,11 @@ fn shap_cam_sums_to_the_log_odds() {
     assert_eq!((hm.grid_w, hm.grid_h), (14, 14));
 }
 
-/// The bundled model averages each image with its mirror: the map of the mirrored image is
+/// The frozen bundle averages each image with its mirror: the map of the mirrored image is
 /// the mirrored map, for every method.
 #[test]
 fn flip_averaged_maps_are_mirror_symmetric() {
-    let e = bundled();
+    let e = frozen();
     assert!(e.backbone.features.flip_average);
     let (_, img) = input(&e, 3);
     for method in [Method::ShapCam, Method::HeadMap, Method::Occlusion] {
@@ -92,11 +93,11 @@ fn flip_averaged_maps_are_mirror_symmetric() {
     }
 }
 
-/// A linear head over the bundled backbone's head features (one tap): CAM's mean is the
+/// A linear head over the frozen bundle's backbone's head features (one tap): CAM's mean is the
 /// image's centred logit exactly, and Grad-CAM runs through burn's autodiff.
 #[test]
 fn cam_is_exact_and_grad_cam_runs_for_a_linear_head() {
-    let mut e = bundled();
+    let mut e = frozen();
     e.backbone.features = crate::model::effnet::FeatureSpec {
         taps: vec![crate::model::effnet::Tap::Head],
         pools: vec![crate::model::effnet::Pool::Avg],

@@ -12,7 +12,7 @@ use crate::metrics::roc_auc;
 use crate::model::import::load_burnpack;
 
 fn base_weights() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default/backbone.bpk")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lite0/backbone.bpk")
 }
 
 /// `n` images per class written under `dir/<class>/`, labels 0 = fracture, 1 = nofracture.
