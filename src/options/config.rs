@@ -39,6 +39,9 @@ size = 0
 batch = 0
 # Blocks (of 16) kept frozen; unset: 0 on a GPU, 6 on the CPU.
 # frozen_blocks = 6
+# Unless the folder came from `osteoai split`, the audit first counts val/test images with a
+# copy or the same patient in train; true re-splits in memory so none crosses (as --regroup).
+regroup = false
 
 [colors]
 # Names (red, light-green, dark-gray, ...), indexes ("42") or "#rrggbb". NO_COLOR turns all off.
@@ -120,6 +123,7 @@ struct FinetuneSection {
     size: Option<Spanned<u32>>,
     batch: Option<Spanned<usize>>,
     frozen_blocks: Option<Spanned<usize>>,
+    regroup: Option<bool>,
 }
 
 /// The actions of `[keys]` and their default characters.
@@ -306,6 +310,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         };
     c.finetune.epochs = nonzero(&ft.epochs, 1000, "epochs")?;
     c.finetune.batch = nonzero(&ft.batch, 1024, "batch")?;
+    c.finetune.regroup = ft.regroup.unwrap_or(false);
     if let Some(x) = &ft.frozen_blocks {
         if *x.get_ref() > 16 {
             return Err(bad(

@@ -57,6 +57,7 @@ pub enum Task {
         run: u64,
         root: PathBuf,
         overrides: osteoai_core::finetune::Overrides,
+        patients: osteoai_core::audit::patients::PatientOptions,
     },
 }
 

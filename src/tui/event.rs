@@ -58,6 +58,11 @@ pub enum Event {
         run: u64,
         update: super::train_view::TrainUpdate,
     },
+    /// A line for the training panel (what the audit before the fine-tune found).
+    TrainNote {
+        run: u64,
+        text: String,
+    },
     /// The fine-tuning job `run` ended: the bundle it wrote (already loaded by the worker), or
     /// why there is none.
     TrainDone {

@@ -32,6 +32,7 @@ pub mod terminal;
 pub mod theme;
 pub mod train_ui;
 pub mod train_view;
+mod train_worker;
 pub mod ui;
 pub mod window_level;
 pub mod worker;
@@ -197,6 +198,7 @@ fn handle(
         }
         Event::FitDone { run, result } => app.fit_done(run, result),
         Event::Train { run, update } => app.train_update(run, update),
+        Event::TrainNote { run, text } => app.train_note(run, text),
         Event::TrainDone { run, result } => {
             for e in app.train_done(run, result) {
                 worker.apply(&e);

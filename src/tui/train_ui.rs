@@ -25,10 +25,19 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
         .title_style(theme.title());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [text, curves] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(inner);
-    let mut lines = Vec::new();
+    let notes = p.notes.len().min(4) as u16;
+    let [text, curves] =
+        Layout::vertical([Constraint::Length(4 + notes), Constraint::Min(3)]).areas(inner);
+    let mut lines: Vec<Line> = p
+        .notes
+        .iter()
+        .take(4)
+        .map(|n| Line::styled(n.clone(), theme.warning()))
+        .collect();
     if p.epochs == 0 {
-        lines.push(Line::from("decoding the training images…"));
+        lines.push(Line::from(
+            "checking the splits for copies, decoding the training images…",
+        ));
     } else {
         lines.push(Line::from(format!(
             "epoch {}/{} · step {}/{} · loss {:.4} · {:.1} img/s",

@@ -27,6 +27,8 @@ pub struct TrainPanel {
     pub history: Vec<EpochStats>,
     /// Set when the run has ended: what happened.
     pub finished: Option<String>,
+    /// What the audit before the run found (copies of train in val/test, a re-split).
+    pub notes: Vec<String>,
 }
 
 impl App {
@@ -63,6 +65,7 @@ impl App {
             run: self.bg_run,
             root: self.root.clone(),
             overrides: self.finetune.clone(),
+            patients: self.patients.clone(),
         })]
     }
 
@@ -105,6 +108,14 @@ impl App {
             b.total = p.batches;
         }
         self.mark_dirty();
+    }
+
+    /// A finding of the audit before the run, kept on the panel.
+    pub fn train_note(&mut self, run: u64, text: String) {
+        if let Some(p) = self.train.as_mut().filter(|p| p.run == run) {
+            p.notes.push(text);
+            self.mark_dirty();
+        }
     }
 
     /// Drops the old model's scores (the matrix follows).

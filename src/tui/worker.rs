@@ -249,9 +249,16 @@ fn serve(
                 run,
                 root,
                 overrides,
+                patients,
             }) = job
             {
-                train_job(&mut engine, run, &root, &overrides, &events, &cancel);
+                let job = super::train_worker::TrainJob {
+                    run,
+                    root: &root,
+                    overrides: &overrides,
+                    patients,
+                };
+                super::train_worker::train_job(&mut engine, job, &events, &cancel);
             } else {
                 run_job(&engine, job, &events, &cancel);
             }
@@ -399,68 +406,6 @@ fn run_job(engine: &Engine, job: Order, events: &Sender<Event>, cancel: &AtomicB
         }
         _ => {}
     }
-}
-
-/// Fine-tunes on `root` into `root/.osteoai/models/finetuned` (resuming its checkpoint when
-/// one of the same recipe is there), then loads the new bundle in place of `engine`.
-fn train_job(
-    engine: &mut Engine,
-    run: u64,
-    root: &std::path::Path,
-    overrides: &osteoai_core::finetune::Overrides,
-    events: &Sender<Event>,
-    cancel: &AtomicBool,
-) {
-    use osteoai_core::finetune::folder;
-    let out = root
-        .join(osteoai_core::journal::SIDECAR)
-        .join("models")
-        .join("finetuned");
-    let device = engine.backbone.device.clone();
-    let recipe = overrides.recipe(device.is_gpu);
-    let cfg = folder::FolderConfig {
-        data: root.to_path_buf(),
-        out: out.clone(),
-        recipe,
-        checkpoint: None,
-        resume: true,
-        command: "osteoai dashboard: T (fine-tune the folder)".into(),
-        head: Default::default(),
-        splits: None,
-    };
-    let result = folder::finetune_folder(
-        &engine.bundle.dir.clone(),
-        &engine.manifest().clone(),
-        &device,
-        &cfg,
-        cancel,
-        |update| {
-            let _ = events.send(Event::Train { run, update });
-        },
-        |m| tracing::info!(message = m, "fine-tune"),
-    );
-    let result = match result {
-        Ok(r) if r.manifest.is_some() => Engine::load(&out, device)
-            .map(|mut e| {
-                e.features_cache = Some(osteoai_core::features::default_cache());
-                let info = ModelInfo {
-                    name: e.bundle.name().to_string(),
-                    device: e.backbone.device.description.clone(),
-                    threshold: e.manifest().threshold,
-                };
-                *engine = e;
-                let _ = events.send(Event::EngineReady(Ok(info)));
-                out.clone()
-            })
-            .map_err(|e| format!("the new model does not load: {e}")),
-        Ok(_) => Err("stopped before the first epoch ended (no model written)".into()),
-        Err(e) => Err(e),
-    };
-    match &result {
-        Ok(p) => tracing::info!(bundle = %p.display(), "fine-tune done"),
-        Err(e) => tracing::warn!(error = %e, "fine-tune failed"),
-    }
-    let _ = events.send(Event::TrainDone { run, result });
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The worker under real orders: files damaged while a folder is classified, and the audit
-//! task's patient options.
+//! The worker under real orders: files damaged while a folder is classified, the audit
+//! task's patient options, and the fine-tune task's audit of the splits.
 
 use std::time::{Duration, Instant};
 
@@ -142,5 +142,79 @@ fn the_audit_task_carries_the_patient_options() {
         leaks,
         vec![1, 0],
         "same-patient leaks with and without --group-dir"
+    );
+}
+
+/// The fine-tune order audits the folder's splits first: the val/test images with a copy in
+/// train are counted on the panel (with the hint), and `regroup = true` re-splits in memory
+/// before the (one small) epoch.
+#[test]
+fn the_fine_tune_task_counts_copies_across_splits_and_regroups_when_asked() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let worker = Worker::start(model, DeviceChoice::Cpu, tx);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut notes = Vec::new();
+    // Kept to the end: the second run starts from the model the first one loaded.
+    let mut dirs = Vec::new();
+    for (run, regroup) in [(1, false), (2, true)] {
+        // A fresh copy of the audit fixture each time (no checkpoint from the other run).
+        let t = tempfile::tempdir().unwrap();
+        for (rel, bytes) in osteoai_core::fixtures::audit::files() {
+            let p = t.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        worker.apply(&Effect::Run(Task::Train {
+            run,
+            root: t.path().join("audit"),
+            overrides: osteoai_core::finetune::Overrides {
+                epochs: Some(1),
+                size: Some(64),
+                batch: Some(4),
+                frozen_blocks: None,
+                regroup,
+            },
+            patients: Default::default(),
+        }));
+        let mut these = Vec::new();
+        loop {
+            match rx
+                .recv_timeout(deadline - Instant::now())
+                .expect("the fine-tune")
+            {
+                Event::TrainNote { run: r, text } if r == run => these.push(text),
+                Event::TrainDone { run: r, result } if r == run => {
+                    if let Err(e) = result {
+                        panic!("run {run} (regroup {regroup}): {e}; notes {these:?}");
+                    }
+                    break;
+                }
+                Event::EngineReady(r) => {
+                    r.expect("a model loads");
+                }
+                _ => {}
+            }
+        }
+        notes.push(these);
+        dirs.push(t);
+    }
+    let copies = |n: &[String]| {
+        n.iter()
+            .any(|l| l.contains("have a verified copy or the same patient in train"))
+    };
+    assert!(copies(&notes[0]), "{:?}", notes[0]);
+    assert!(
+        notes[0].iter().any(|l| l.contains("regroup = true")),
+        "{:?}",
+        notes[0]
+    );
+    assert!(copies(&notes[1]), "{:?}", notes[1]);
+    assert!(
+        notes[1]
+            .iter()
+            .any(|l| l.starts_with("regrouped in memory")),
+        "{:?}",
+        notes[1]
     );
 }

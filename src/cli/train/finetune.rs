@@ -15,11 +15,11 @@ use super::TrainArgs;
 use crate::cli::classify::{EXIT_STOPPED, signal_name, stop_on_signals};
 use crate::cli::progress::with_stages;
 use crate::cli::select_device;
-use osteoai_core::audit::{AuditParams, audit_dir};
+use osteoai_core::audit::AuditParams;
 use osteoai_core::device::Selected;
 use osteoai_core::engine::Engine;
 use osteoai_core::finetune::head_choice::HeadMode;
-use osteoai_core::finetune::regroup::{leak_lines, leaked, regroup};
+use osteoai_core::finetune::regroup::{check, needs_check};
 use osteoai_core::labels::Split;
 use osteoai_core::train::Splits;
 
@@ -87,28 +87,19 @@ fn check_copies(
     device: &Selected,
 ) -> Result<Option<Splits>, String> {
     let f = &a.finetune;
-    if f.no_audit || (!f.regroup && a.dir.join("split-manifest.csv").is_file()) {
+    if f.no_audit {
+        return Ok(None);
+    }
+    let classes = osteoai_core::model::Bundle::read_manifest(base_dir)
+        .map(|m| m.classes)
+        .unwrap_or_else(|_| osteoai_core::labels::ClassSpec::fracture_default());
+    // A folder without train/ and val/ fails with its own message before any audit.
+    if !needs_check(&a.dir, &classes, f.regroup) {
         return Ok(None);
     }
     // The model's embeddings find rotated and cropped copies; without a loadable model the
     // audit falls back to perceptual hashes.
     let engine = Engine::load(base_dir, device.clone()).ok();
-    let classes = match &engine {
-        Some(e) => e.manifest().classes.clone(),
-        None => osteoai_core::model::Bundle::read_manifest(base_dir)
-            .map(|m| m.classes)
-            .unwrap_or_else(|_| osteoai_core::labels::ClassSpec::fracture_default()),
-    };
-    // A folder without train/ and val/ fails with its own message before any audit.
-    let scan = osteoai_core::scan::scan(&a.dir, &classes);
-    let has = |s: Split| {
-        scan.entries
-            .iter()
-            .any(|e| e.split == Some(s) && e.label.is_some())
-    };
-    if !has(Split::Train) || !has(Split::Val) {
-        return Ok(None);
-    }
     eprintln!(
         "osteoai: auditing {} for copies across its splits (--no-audit skips it)",
         a.dir.display()
@@ -117,14 +108,22 @@ fn check_copies(
         patients: f.patients.options(),
         ..AuditParams::default()
     };
-    let report = with_stages(|never, progress| {
-        audit_dir(&a.dir, engine.as_ref(), &classes, &params, never, progress)
+    let found = with_stages(|never, progress| {
+        check(
+            &a.dir,
+            engine.as_ref(),
+            &classes,
+            &params,
+            f.regroup,
+            a.seed,
+            never,
+            progress,
+        )
     })?;
-    for line in leak_lines(&report) {
+    for line in &found.lines {
         eprintln!("osteoai: {line}");
     }
-    if f.regroup {
-        let splits = regroup(&report, &a.dir, a.seed)?;
+    if let Some(splits) = found.splits {
         let n = |s: Split| splits.values().filter(|v| **v == s).count();
         eprintln!(
             "osteoai: --regroup: {} train, {} val, {} test in memory, no group across them",
@@ -134,7 +133,7 @@ fn check_copies(
         );
         return Ok(Some(splits));
     }
-    if leaked(&report) > 0 {
+    if found.leaked > 0 {
         eprintln!(
             "osteoai: val ROC AUC (the epoch and head selection) is optimistic where val holds copies of train: \
              --regroup re-splits in memory, `osteoai split` on disk"

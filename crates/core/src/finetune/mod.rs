@@ -118,6 +118,9 @@ pub struct Overrides {
     pub size: Option<u32>,
     pub batch: Option<usize>,
     pub frozen_blocks: Option<usize>,
+    /// Re-split the folder in memory so that no group of copies or patient crosses a split
+    /// (`train --finetune --regroup`).
+    pub regroup: bool,
 }
 
 impl Overrides {

@@ -4,10 +4,11 @@
 //! group crosses a split, with the folder's own proportions and labels stratified.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use crate::audit::report::Report;
-use crate::audit::resplit;
-use crate::labels::Split;
+use crate::audit::{AuditParams, Stage, resplit};
+use crate::labels::{ClassSpec, Split};
 use crate::train::Splits;
 
 /// One line per held-out split: how many of its images have a copy (or the same patient) in
@@ -32,6 +33,57 @@ pub fn leak_lines(report: &Report) -> Vec<String> {
 /// Held-out images with a copy in an earlier split, all splits together.
 pub fn leaked(report: &Report) -> usize {
     report.leakage.iter().map(|l| l.leaked).sum()
+}
+
+/// Whether a folder's splits are worth the audit before a fine-tune: it has labelled train/ and
+/// val/ images and was not written by `osteoai split` (whose splits are grouped already) —
+/// unless a re-split is asked for anyway.
+pub fn needs_check(dir: &Path, classes: &ClassSpec, regroup: bool) -> bool {
+    if !regroup && dir.join("split-manifest.csv").is_file() {
+        return false;
+    }
+    let scan = crate::scan::scan(dir, classes);
+    let has = |s: Split| {
+        scan.entries
+            .iter()
+            .any(|e| e.split == Some(s) && e.label.is_some())
+    };
+    has(Split::Train) && has(Split::Val)
+}
+
+/// What the audit before a fine-tune found: a line per held-out split, how many held-out images
+/// have a copy or the same patient in an earlier split, and (when asked) the grouped re-split.
+#[derive(Debug, Default)]
+pub struct Check {
+    pub lines: Vec<String>,
+    pub leaked: usize,
+    pub splits: Option<Splits>,
+}
+
+/// Audits `dir` (the caches make a second time quick) and, with `regroup`, re-splits it in
+/// memory. `Err` when cancelled or when the re-split is impossible.
+#[allow(clippy::too_many_arguments)]
+pub fn check(
+    dir: &Path,
+    engine: Option<&crate::engine::Engine>,
+    classes: &ClassSpec,
+    params: &AuditParams,
+    regroup: bool,
+    seed: u64,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(Stage, usize, usize) + Sync),
+) -> Result<Check, String> {
+    let report = crate::audit::audit_dir(dir, engine, classes, params, cancel, progress)?;
+    let splits = if regroup {
+        Some(self::regroup(&report, dir, seed)?)
+    } else {
+        None
+    };
+    Ok(Check {
+        lines: leak_lines(&report),
+        leaked: leaked(&report),
+        splits,
+    })
 }
 
 /// The grouped re-split: train, val and test in the proportions the folder has now (a split
