@@ -1,5 +1,5 @@
-//! Snapshots of fine-tuning in the dashboard: the confirmation, the panel with its learning
-//! curves mid-run, and the end (the new model's scores replace the old ones).
+//! Snapshots of fine-tuning in the dashboard: the confirmation, the panel with the audit's
+//! finding and its learning curves mid-run, and the end (the new model's scores replace the old ones).
 
 use crossterm::event::KeyCode;
 use osteoai_core::finetune::{EpochStats, Phase};
@@ -31,6 +31,13 @@ fn fine_tuning_asks_then_shows_its_learning_curves() {
     let Some(Effect::Run(Task::Train { run, .. })) = fx.first().cloned() else {
         panic!("y starts the job: {fx:?}");
     };
+    // What the audit before the run found stays on the panel; a stale run's note does not.
+    a.train_note(
+        run,
+        "424 of 615 val images (68.9%) have a verified copy or the same patient in train".into(),
+    );
+    a.train_note(run + 7, "stale".into());
+    assert_eq!(a.train.as_ref().unwrap().notes.len(), 1);
     for (i, (auc, tl, vl)) in [(0.81, 0.62, 0.55), (0.86, 0.48, 0.47), (0.89, 0.39, 0.44)]
         .into_iter()
         .enumerate()

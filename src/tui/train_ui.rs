@@ -19,15 +19,33 @@ fn clock(secs: f64) -> String {
     }
 }
 
+/// Rows a line of text takes when word-wrapped at `width` columns.
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    let (mut rows, mut col) = (1, 0);
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let n = word.chars().count();
+        if col == 0 {
+            col = n;
+        } else if col + 1 + n <= width {
+            col += 1 + n;
+        } else {
+            rows += 1;
+            col = n;
+        }
+        while col > width {
+            rows += 1;
+            col -= width;
+        }
+    }
+    rows
+}
+
 pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
     let block = Block::bordered()
         .title(" fine-tuning the CNN (not for clinical use) ")
         .title_style(theme.title());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let notes = p.notes.len().min(4) as u16;
-    let [text, curves] =
-        Layout::vertical([Constraint::Length(4 + notes), Constraint::Min(3)]).areas(inner);
     let mut lines: Vec<Line> = p
         .notes
         .iter()
@@ -67,6 +85,18 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
             theme.dim(),
         )),
     }
+    // As many rows as the wrapped text takes, leaving the curves at least 6.
+    let width = inner.width.max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, width)
+        })
+        .sum();
+    let rows = (rows as u16).min(inner.height.saturating_sub(6).max(4));
+    let [text, curves] =
+        Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(inner);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text);
     if curves.height < 4 || p.history.is_empty() {
         return;
@@ -144,4 +174,18 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
             .labels(["0".to_string(), format!("{hi:.2}")]),
     );
     f.render_widget(chart, loss_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_rows;
+
+    #[test]
+    fn rows_of_wrapped_text() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows("abc def", 7), 1);
+        assert_eq!(wrapped_rows("abc defg", 7), 2);
+        assert_eq!(wrapped_rows("abcdefghijklmnop", 5), 4);
+        assert_eq!(wrapped_rows("a bb ccc dddd", 4), 3);
+    }
 }
