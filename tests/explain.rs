@@ -26,6 +26,23 @@ fn make_set(cache: &Path, dir: &Path, n: usize, seed: u64) {
     assert_eq!(code, 0, "{err}");
 }
 
+const FIRST: &str = "fixtures/demo/test/fracture/fracture_test_00.jpg";
+
+/// The row of `file` carries the probability `classify` (the same command's model) gives it.
+fn same_p_as_classify(mut cmd: std::process::Command, rows: &[serde_json::Value], file: &str) {
+    let (_, cls, _) = run(cmd.args(["classify", file, "--format", "jsonl", "--device", "cpu"]));
+    let want = json_lines(&cls)[0]["p_fracture"].as_f64().unwrap();
+    let name = Path::new(file).file_name().unwrap().to_str().unwrap();
+    let got = rows
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("no row for {file}"));
+    assert!(
+        (got["p"].as_f64().unwrap() - want).abs() < 1e-3,
+        "{got} vs {want}"
+    );
+}
+
 /// The frozen bundle (`models/lite0`, a LightGBM head: shap-cam and occlusion apply).
 fn frozen(cache: &Path) -> std::process::Command {
     let mut c = osteoai(cache);
@@ -141,23 +158,7 @@ fn explain_writes_overlays_and_rows() {
             .is_file()
     );
     // The probability is the one classify gives.
-    let (_, cls, _) = run(frozen(cache.path())
-        .args([
-            "classify",
-            "fixtures/demo/test/fracture/fracture_test_00.jpg",
-        ])
-        .args(["--format", "jsonl", "--device", "cpu"]));
-    let p = json_lines(&cls)[0]["p_fracture"].as_f64().unwrap();
-    let r = rows
-        .iter()
-        .find(|r| {
-            r["path"]
-                .as_str()
-                .unwrap()
-                .ends_with("fracture_test_00.jpg")
-        })
-        .unwrap();
-    assert!((r["p"].as_f64().unwrap() - p).abs() < 1e-3, "{r} vs {p}");
+    same_p_as_classify(frozen(cache.path()), &rows, FIRST);
 
     // DICOM: the map of the windowed image the model scores (same probability as classify).
     let dcm = "fixtures/dicom/fracture/mono1-12bit-windows.dcm";
@@ -218,26 +219,7 @@ fn explain_writes_overlays_and_rows() {
     let rows = json_lines(&stdout);
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r["method"] == "grad-cam"), "{stdout}");
-    let (_, cls, _) = run(osteoai(cache.path())
-        .args([
-            "classify",
-            "fixtures/demo/test/fracture/fracture_test_00.jpg",
-        ])
-        .args(["--format", "jsonl", "--device", "cpu"]));
-    let want = json_lines(&cls)[0]["p_fracture"].as_f64().unwrap();
-    let got = rows
-        .iter()
-        .find(|r| {
-            r["path"]
-                .as_str()
-                .unwrap()
-                .ends_with("fracture_test_00.jpg")
-        })
-        .unwrap();
-    assert!(
-        (got["p"].as_f64().unwrap() - want).abs() < 1e-3,
-        "{got} vs {want}"
-    );
+    same_p_as_classify(osteoai(cache.path()), &rows, FIRST);
     let (code, _, err) = run(osteoai(cache.path())
         .args(["explain", "fixtures/demo/test", "--method", "shap-cam"])
         .args(["--no-images", "--device", "cpu"]));
