@@ -46,12 +46,7 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
         .title_style(theme.title());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let mut lines: Vec<Line> = p
-        .notes
-        .iter()
-        .take(4)
-        .map(|n| Line::styled(n.clone(), theme.warning()))
-        .collect();
+    let mut lines: Vec<Line> = Vec::new();
     if p.epochs == 0 {
         lines.push(Line::from(
             "checking the splits for copies, decoding the training images…",
@@ -85,6 +80,13 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
             theme.dim(),
         )),
     }
+    // What the audit found, under where the run is (that matters more while it runs).
+    lines.extend(
+        p.notes
+            .iter()
+            .take(4)
+            .map(|n| Line::styled(n.clone(), theme.warning())),
+    );
     // As many rows as the wrapped text takes, leaving the curves at least 6.
     let width = inner.width.max(1) as usize;
     let rows: usize = lines

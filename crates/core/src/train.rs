@@ -216,6 +216,7 @@ pub fn train(
         "verbosity": -1,
     });
     let n = dim as i32;
+    crate::model::lgbm_log::route_to_tracing();
     let train_ds = Dataset::from_slice(&tr.x, &tr.labels(), n, true)
         .map_err(|e| format!("LightGBM dataset: {e}"))?;
     let val_ds = Dataset::from_slice_with_reference(&va.x, &va.labels(), n, true, Some(&train_ds))

@@ -221,6 +221,7 @@ pub fn train_head(
             }
         })
         .collect();
+    crate::model::lgbm_log::route_to_tracing();
     // lightgbm3 builds datasets with LightGBM's default 255 bins a feature; the bins come
     // from a small reference instead: `max_bin` quantiles of each feature.
     let reference = bin_reference(x, d, p.max_bin as usize)?;

@@ -106,6 +106,7 @@ impl Head {
         thread::Builder::new()
             .name("lightgbm-head".into())
             .spawn(move || {
+                super::lgbm_log::route_to_tracing();
                 let booster = match make() {
                     Ok(b) => {
                         let _ = ready_tx

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod effnet;
 pub mod head;
 pub mod import;
+pub mod lgbm_log;
 pub mod linear;
 pub mod manifest;
 pub mod native;
