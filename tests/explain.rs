@@ -196,14 +196,7 @@ fn explain_writes_overlays_and_rows() {
     );
 
     // A method the model cannot take is refused before any work, naming those it can.
-    let (code, _, err) = run(frozen(cache.path())
-        .args(["explain", "fixtures/demo/test", "--method", "grad-cam"])
-        .args(["--no-images", "--device", "cpu"]));
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("grad-cam does not apply") && err.contains("occlusion"),
-        "{err}"
-    );
+    refuses(frozen(cache.path()), "grad-cam", "occlusion");
     // The built-in model (fine-tuned, a linear head): grad-cam by default, with classify's
     // probability; shap-cam (LightGBM's) refused with the methods it can take.
     let (code, stdout, err) = run(osteoai(cache.path())
@@ -220,12 +213,18 @@ fn explain_writes_overlays_and_rows() {
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r["method"] == "grad-cam"), "{stdout}");
     same_p_as_classify(osteoai(cache.path()), &rows, FIRST);
-    let (code, _, err) = run(osteoai(cache.path())
-        .args(["explain", "fixtures/demo/test", "--method", "shap-cam"])
+    refuses(osteoai(cache.path()), "shap-cam", "grad-cam");
+}
+
+/// `explain --method M` on the demo is refused (exit 2) before any work, naming `other` among
+/// the methods the command's model takes.
+fn refuses(mut cmd: std::process::Command, method: &str, other: &str) {
+    let (code, _, err) = run(cmd
+        .args(["explain", "fixtures/demo/test", "--method", method])
         .args(["--no-images", "--device", "cpu"]));
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("shap-cam does not apply") && err.contains("grad-cam"),
+        err.contains(&format!("{method} does not apply")) && err.contains(other),
         "{err}"
     );
 }

@@ -11,7 +11,7 @@ use std::sync::mpsc::Sender;
 use osteoai_core::audit::patients::PatientOptions;
 use osteoai_core::audit::{AuditParams, Stage};
 use osteoai_core::engine::Engine;
-use osteoai_core::finetune::regroup::{check, needs_check};
+use osteoai_core::finetune::regroup::{check, leak_line, leaked, needs_check};
 use osteoai_core::finetune::{Overrides, folder};
 use osteoai_core::train::Splits;
 
@@ -81,8 +81,8 @@ fn check_splits(
         }
     };
     // The panel is small: only the splits that do hold copies.
-    for line in found.lines.into_iter().filter(|l| !l.starts_with("0 of ")) {
-        note(line);
+    for l in found.leakage.iter().filter(|l| l.leaked > 0) {
+        note(leak_line(l));
     }
     match found.splits {
         Some(splits) => {
@@ -97,7 +97,7 @@ fn check_splits(
             Ok(Some(splits))
         }
         None => {
-            if found.leaked > 0 {
+            if leaked(&found.leakage) > 0 {
                 note("so val ROC AUC is optimistic: `regroup = true` in the configuration's [finetune] re-splits in memory".into());
             }
             Ok(None)

@@ -19,7 +19,7 @@ use osteoai_core::audit::AuditParams;
 use osteoai_core::device::Selected;
 use osteoai_core::engine::Engine;
 use osteoai_core::finetune::head_choice::HeadMode;
-use osteoai_core::finetune::regroup::{check, needs_check};
+use osteoai_core::finetune::regroup::{check, leak_line, leaked, needs_check};
 use osteoai_core::labels::Split;
 use osteoai_core::train::Splits;
 
@@ -120,8 +120,8 @@ fn check_copies(
             progress,
         )
     })?;
-    for line in &found.lines {
-        eprintln!("osteoai: {line}");
+    for l in &found.leakage {
+        eprintln!("osteoai: {}", leak_line(l));
     }
     if let Some(splits) = found.splits {
         let n = |s: Split| splits.values().filter(|v| **v == s).count();
@@ -133,7 +133,7 @@ fn check_copies(
         );
         return Ok(Some(splits));
     }
-    if found.leaked > 0 {
+    if leaked(&found.leakage) > 0 {
         eprintln!(
             "osteoai: val ROC AUC (the epoch and head selection) is optimistic where val holds copies of train: \
              --regroup re-splits in memory, `osteoai split` on disk"

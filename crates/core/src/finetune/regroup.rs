@@ -6,33 +6,27 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use crate::audit::report::Report;
+use crate::audit::report::{Leakage, Report};
 use crate::audit::{AuditParams, Stage, resplit};
 use crate::labels::{ClassSpec, Split};
 use crate::train::Splits;
 
-/// One line per held-out split: how many of its images have a copy (or the same patient) in
-/// an earlier split.
-pub fn leak_lines(report: &Report) -> Vec<String> {
-    report
-        .leakage
-        .iter()
-        .map(|l| {
-            format!(
-                "{} of {} {} images ({:.1}%) have a verified copy or the same patient in {}",
-                l.leaked,
-                l.of,
-                l.split,
-                100.0 * l.share,
-                l.into
-            )
-        })
-        .collect()
+/// One held-out split's line: how many of its images have a copy (or the same patient) in an
+/// earlier split.
+pub fn leak_line(l: &Leakage) -> String {
+    format!(
+        "{} of {} {} images ({:.1}%) have a verified copy or the same patient in {}",
+        l.leaked,
+        l.of,
+        l.split,
+        100.0 * l.share,
+        l.into
+    )
 }
 
 /// Held-out images with a copy in an earlier split, all splits together.
-pub fn leaked(report: &Report) -> usize {
-    report.leakage.iter().map(|l| l.leaked).sum()
+pub fn leaked(leakage: &[Leakage]) -> usize {
+    leakage.iter().map(|l| l.leaked).sum()
 }
 
 /// Whether a folder's splits are worth the audit before a fine-tune: it has labelled train/ and
@@ -51,12 +45,12 @@ pub fn needs_check(dir: &Path, classes: &ClassSpec, regroup: bool) -> bool {
     has(Split::Train) && has(Split::Val)
 }
 
-/// What the audit before a fine-tune found: a line per held-out split, how many held-out images
-/// have a copy or the same patient in an earlier split, and (when asked) the grouped re-split.
+/// What the audit before a fine-tune found: per pair of splits, how many held-out images have
+/// a copy or the same patient in the earlier one ([`leak_line`] says it), and (when asked) the
+/// grouped re-split.
 #[derive(Debug, Default)]
 pub struct Check {
-    pub lines: Vec<String>,
-    pub leaked: usize,
+    pub leakage: Vec<Leakage>,
     pub splits: Option<Splits>,
 }
 
@@ -80,8 +74,7 @@ pub fn check(
         None
     };
     Ok(Check {
-        lines: leak_lines(&report),
-        leaked: leaked(&report),
+        leakage: report.leakage,
         splits,
     })
 }
@@ -156,9 +149,9 @@ mod tests {
         let val = s.values().filter(|v| **v == Split::Val).count();
         assert_eq!(val, 4, "{s:?}");
         assert_eq!(s, regroup(&r, Path::new("/d"), 0).unwrap(), "deterministic");
-        assert_eq!(leaked(&r), 2);
+        assert_eq!(leaked(&r.leakage), 2);
         assert_eq!(
-            leak_lines(&r),
+            r.leakage.iter().map(leak_line).collect::<Vec<_>>(),
             vec!["2 of 4 val images (50.0%) have a verified copy or the same patient in train"]
         );
     }

@@ -4,15 +4,15 @@
 //! screen. Its log hook is per thread, so every function that builds LightGBM data sets or
 //! boosters calls [`route_to_tracing`] first on its own thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, c_char};
 
 thread_local! {
-    static ROUTED: RefCell<bool> = const { RefCell::new(false) };
+    static ROUTED: Cell<bool> = const { Cell::new(false) };
     /// The pieces of the message being written (LightGBM sends prefix, text and newline apart).
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
     /// Whole messages received on this thread.
-    static RECEIVED: RefCell<usize> = const { RefCell::new(0) };
+    static RECEIVED: Cell<usize> = const { Cell::new(0) };
 }
 
 extern "C" fn on_message(msg: *const c_char) {
@@ -27,7 +27,7 @@ extern "C" fn on_message(msg: *const c_char) {
         if l.ends_with('\n') {
             let line = l.trim().to_string();
             l.clear();
-            RECEIVED.with(|n| *n.borrow_mut() += 1);
+            RECEIVED.with(|n| n.set(n.get() + 1));
             if line.contains("[Warning]") {
                 tracing::warn!(target: "lightgbm", "{line}");
             } else if !line.is_empty() {
@@ -39,17 +39,15 @@ extern "C" fn on_message(msg: *const c_char) {
 
 /// Sends LightGBM's messages on this thread to the log (`tracing`) instead of stdout.
 pub fn route_to_tracing() {
-    ROUTED.with(|r| {
-        if !*r.borrow() {
-            // SAFETY: registers a plain function for this thread's LightGBM log.
-            unsafe {
-                lightgbm3_sys::LGBM_RegisterLogCallback(Some(
-                    on_message as unsafe extern "C" fn(*const c_char),
-                ));
-            }
-            *r.borrow_mut() = true;
-        }
-    });
+    if ROUTED.with(|r| r.replace(true)) {
+        return;
+    }
+    // SAFETY: registers a plain function for this thread's LightGBM log.
+    unsafe {
+        lightgbm3_sys::LGBM_RegisterLogCallback(Some(
+            on_message as unsafe extern "C" fn(*const c_char),
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -65,7 +63,7 @@ mod tests {
         route_to_tracing();
         let _ = lightgbm3::Dataset::from_slice(&x, &y, 1, true);
         assert!(
-            RECEIVED.with(|n| *n.borrow()) > 0,
+            RECEIVED.with(Cell::get) > 0,
             "no message reached the callback"
         );
         LINE.with(|l| assert!(l.borrow().is_empty(), "{:?}", l.borrow()));
