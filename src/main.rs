@@ -13,6 +13,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     tui::PROCESS_START.get_or_init(std::time::Instant::now);
+    // A closed pipe (`osteoai split … | head`) ends the process quietly, as it ends any Unix
+    // tool, instead of a panic at the next `println!` (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset (common over SSH and
     // in containers) while osteoai probes for a GPU; give it a private folder.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {

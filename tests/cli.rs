@@ -353,3 +353,32 @@ fn the_configuration_file_is_checked_and_a_bad_one_names_its_line() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("ndarray"), "{err}");
 }
+
+/// A reader that goes away (`osteoai classify … | head -0`) ends the run quietly: no panic, no
+/// crash report, as for any Unix tool.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = osteoai(cache.path())
+        .args(["classify", "fixtures/demo", "--device", "cpu"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the first row is written (the model takes far longer to load).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("crashed"),
+        "{err}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {err}",
+        out.status
+    );
+}
