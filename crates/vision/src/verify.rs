@@ -64,6 +64,12 @@ pub struct VerifyParams {
     /// ... spread over at least this share of the image (a cluster of a few matches on one
     /// marker or implant is weak evidence).
     pub min_spread_few: f32,
+    /// Below `some_inliers` inliers, at least `min_inlier_ratio_some` of the matches: two
+    /// people's hands in one standard view share a dozen matches that one affine map explains
+    /// by anatomy, among three or four times as many that it does not; a copy's matches mostly
+    /// agree (real films, docs/audit.md).
+    pub some_inliers: usize,
+    pub min_inlier_ratio_some: f32,
 }
 
 impl Default for VerifyParams {
@@ -85,6 +91,8 @@ impl Default for VerifyParams {
             few_inliers: 8,
             min_inlier_ratio: 0.5,
             min_spread_few: 0.1,
+            some_inliers: 50,
+            min_inlier_ratio_some: 0.35,
         }
     }
 }
@@ -218,6 +226,29 @@ pub fn ransac_affine(
     Some((m, mask))
 }
 
+/// The decision on one orientation's measurements: enough inliers that agree (few inliers
+/// count only as a large share of the matches), then shared fine detail, or a near-perfect
+/// alignment on many keypoints with some detail.
+pub fn decide(v: &Verdict, p: &VerifyParams) -> bool {
+    let ratio = v.inliers as f32 / v.matches.max(1) as f32;
+    let enough_inliers = if (v.inliers as usize) < p.few_inliers {
+        ratio >= p.min_inlier_ratio && v.spread >= p.min_spread_few
+    } else if (v.inliers as usize) < p.some_inliers {
+        ratio >= p.min_inlier_ratio_some
+    } else {
+        true
+    };
+    let geometry = v.inliers as usize >= p.min_inliers
+        && enough_inliers
+        && v.spread >= p.min_spread
+        && v.overlap >= p.min_overlap;
+    let detailed = v.detail >= p.min_detail && v.ncc >= p.min_score_detail;
+    let strong = (v.ncc >= p.min_score_strong || v.pearson >= p.min_pearson_strong)
+        && v.inliers as usize >= p.strong_inliers
+        && v.detail >= p.min_detail_strong;
+    geometry && (detailed || strong)
+}
+
 /// Verifies that `b` is a geometric copy of `a` (or `a` mirrored).
 pub fn verify(a: &Views, b: &Views, p: &VerifyParams) -> Verdict {
     let mut best = Verdict::none();
@@ -257,18 +288,7 @@ pub fn verify(a: &Views, b: &Views, p: &VerifyParams) -> Verdict {
                 }
             }
         }
-        let enough_inliers = v.inliers as usize >= p.few_inliers
-            || (v.inliers as f32 >= p.min_inlier_ratio * v.matches as f32
-                && v.spread >= p.min_spread_few);
-        let geometry = v.inliers as usize >= p.min_inliers
-            && enough_inliers
-            && v.spread >= p.min_spread
-            && v.overlap >= p.min_overlap;
-        let detailed = v.detail >= p.min_detail && v.ncc >= p.min_score_detail;
-        let strong = (v.ncc >= p.min_score_strong || v.pearson >= p.min_pearson_strong)
-            && v.inliers as usize >= p.strong_inliers
-            && v.detail >= p.min_detail_strong;
-        v.verified = geometry && (detailed || strong);
+        v.verified = decide(&v, p);
         if (v.verified, v.score(), v.inliers) > (best.verified, best.score(), best.inliers) {
             best = v;
         }
@@ -316,6 +336,38 @@ mod tests {
         // A mirror map is never a plausible augmentation (mirroring is tried on purpose).
         let mirror: Vec<[f32; 2]> = src.iter().map(|p| [300.0 - p[0], p[1]]).collect();
         assert!(ransac_affine(&src, &mirror, &VerifyParams::default(), 1).is_none());
+    }
+
+    /// Measurements of real pairs (docs/audit.md): two children's hands in one standard view
+    /// (radinformatics/bone-age examples 1 and 6) and a copy of the reference data with few
+    /// inliers. The hands passed before the inlier-share rule (11 inliers were enough).
+    #[test]
+    fn few_inliers_count_only_as_a_large_share_of_the_matches() {
+        let p = VerifyParams::default();
+        let pair = |matches, inliers, spread, ncc, detail| Verdict {
+            matches,
+            inliers,
+            spread,
+            ncc,
+            pearson: ncc,
+            detail,
+            overlap: 0.95,
+            ..Verdict::none()
+        };
+        let hands = pair(38, 11, 0.15, 0.941, 0.54);
+        assert!(!decide(&hands, &p));
+        let old_rule = VerifyParams {
+            some_inliers: 0,
+            ..p
+        };
+        assert!(decide(&hands, &old_rule), "the case the rule is for");
+        // The same share of 60 matches: 17 inliers still too few; 21 of 60 enough.
+        assert!(!decide(&pair(60, 17, 0.3, 0.95, 0.7), &p));
+        assert!(decide(&pair(60, 21, 0.3, 0.95, 0.7), &p));
+        // A reference copy with few inliers (9 of 20, detail 0.59) is still one.
+        assert!(decide(&pair(20, 9, 0.15, 0.924, 0.59), &p));
+        // From 50 inliers the share is not asked.
+        assert!(decide(&pair(200, 50, 0.3, 0.95, 0.7), &p));
     }
 
     #[test]
