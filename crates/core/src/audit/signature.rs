@@ -141,13 +141,22 @@ pub fn views_of(g: &Gray) -> Views {
 /// The signature of a decoded image whose file held `bytes`.
 pub fn signature_of(bytes: &[u8], img: &DynamicImage) -> Signature {
     let g = gray_of(img);
-    let rgb = img.to_rgb8();
+    // The pixel hash reads RGB bytes: an RGB image's own (no copy of a large film), others'
+    // converted.
+    let converted;
+    let rgb: &[u8] = match img.as_rgb8() {
+        Some(b) => b.as_raw(),
+        None => {
+            converted = img.to_rgb8();
+            converted.as_raw()
+        }
+    };
     let dims = [img.width().to_le_bytes(), img.height().to_le_bytes()].concat();
     let small = g.fit(256);
     let stretched = small.stretched();
     Signature {
         bytes_hash: sha128(&[bytes]),
-        pixels_hash: sha128(&[&dims, rgb.as_raw()]),
+        pixels_hash: sha128(&[&dims, rgb]),
         stats: stats(img, &g, &small),
         phash: phash(&stretched),
         phash_mirrored: phash(&stretched.mirrored()),
@@ -389,6 +398,18 @@ mod tests {
         assert_eq!(a.phash, b.phash);
         let c = signature_of(b"file one", &drawing(5));
         assert_ne!(a.pixels_hash, c.pixels_hash);
+        // An RGB image is hashed from its own bytes, others converted: the same pixels as
+        // RGB, opaque RGBA and grey give one hash.
+        let rgb = DynamicImage::ImageRgb8(img.to_rgb8());
+        let rgba = DynamicImage::ImageRgba8(img.to_rgba8());
+        let grey = DynamicImage::ImageLuma8(img.to_luma8());
+        let grey_rgb = DynamicImage::ImageRgb8(grey.to_rgb8());
+        assert_eq!(signature_of(b"", &rgb).pixels_hash, a.pixels_hash);
+        assert_eq!(signature_of(b"", &rgba).pixels_hash, a.pixels_hash);
+        assert_eq!(
+            signature_of(b"", &grey).pixels_hash,
+            signature_of(b"", &grey_rgb).pixels_hash
+        );
     }
 
     #[test]
