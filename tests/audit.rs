@@ -144,6 +144,45 @@ fn audit_finds_the_known_copies_leaks_conflicts_and_quality_problems() {
     assert_eq!(v["balance"]["all"]["fracture"], 12);
 }
 
+/// A cold audit embeds with one forward of each image (half the classifier's CNN work: it
+/// also averages each image with its mirror) and says so; once `eval` has cached the
+/// classifier's features the audit uses them: the same copies and leaks, no note, and
+/// inflation figures equal to eval's own metrics.
+#[test]
+fn a_cold_audit_takes_one_forward_then_the_classifiers_features_once_cached() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = fixture_copy(work.path());
+    let one_forward = |v: &serde_json::Value| {
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("one forward"))
+    };
+    let cold = audit_json(cache.path(), &dir, &[]);
+    assert!(one_forward(&cold), "{}", cold["notes"]);
+    assert_eq!(copies(&cold, &dir), expected_copies());
+    let (code, out, err) = run(osteoai(cache.path())
+        .arg("eval")
+        .arg(&dir)
+        .args(["--format", "json", "--device", "cpu"]));
+    assert_eq!(code, 0, "{err}");
+    let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warm = audit_json(cache.path(), &dir, &[]);
+    assert!(!one_forward(&warm), "{}", warm["notes"]);
+    assert_eq!(copies(&warm, &dir), copies(&cold, &dir));
+    assert_eq!(kinds(&warm, "leak", &dir), kinds(&cold, "leak", &dir));
+    for inf in warm["inflation"].as_array().unwrap() {
+        let split = inf["split"].as_str().unwrap();
+        let (a, b) = (
+            inf["all"]["roc_auc"].as_f64().unwrap(),
+            eval["sets"][split]["roc_auc"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-9, "{split}: audit {a}, eval {b}");
+    }
+}
+
 #[test]
 fn csv_is_one_row_per_finding_and_max_leakage_is_a_gate() {
     let cache = tempfile::tempdir().unwrap();

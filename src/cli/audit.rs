@@ -103,6 +103,8 @@ pub fn run(a: AuditArgs) -> Result<i32, String> {
         neighbors: a.neighbors.max(1),
         keep_examined: a.dump_candidates.is_some(),
         patients: a.patients.options(),
+        // `--fit` needs the classifier's features: computed once, for both.
+        classifier_features: a.fit,
         ..AuditParams::default()
     };
     if a.fit && a.no_model {

@@ -115,10 +115,38 @@ impl Backbone {
         self.features.dim()
     }
 
+    /// The recipe without the mirror average (one forward an image; the audit's embeddings
+    /// when the classifier's features are not cached) and its cache fingerprint; `None` when
+    /// the recipe already takes one forward.
+    pub fn one_forward(&self) -> Option<(FeatureSpec, u64)> {
+        if !self.features.flip_average {
+            return None;
+        }
+        let mut h = Fnv::new();
+        h.write_u64(self.fingerprint);
+        h.write(b"one forward, no mirror average");
+        Some((
+            FeatureSpec {
+                flip_average: false,
+                ..self.features.clone()
+            },
+            h.finish(),
+        ))
+    }
+
     /// Backbone features for preprocessed images (row-major `[n, 3, s, s]` values).
     pub fn features_of_inputs(&self, inputs: Vec<f32>, n: usize) -> Result<Vec<f32>, String> {
+        self.features_of_inputs_as(&self.features, inputs, n)
+    }
+
+    /// The same with another feature recipe (e.g. without the mirror average).
+    pub fn features_of_inputs_as(
+        &self,
+        spec: &FeatureSpec,
+        inputs: Vec<f32>,
+        n: usize,
+    ) -> Result<Vec<f32>, String> {
         let s = self.preprocess.size as usize;
-        let spec = &self.features;
         let device = &self.device.device;
         let backbone = &self.net;
         if let Some(native) = &self.native {
@@ -150,11 +178,22 @@ impl Backbone {
         &self,
         paths: &[PathBuf],
         cancel: &AtomicBool,
+        f: impl FnMut(Batch),
+    ) -> bool {
+        self.for_each_batch_as(&self.features, paths, cancel, f)
+    }
+
+    /// The same with another feature recipe.
+    pub fn for_each_batch_as(
+        &self,
+        spec: &FeatureSpec,
+        paths: &[PathBuf],
+        cancel: &AtomicBool,
         mut f: impl FnMut(Batch),
     ) -> bool {
         let pre = &self.preprocess;
         let bs = self.batch_size.max(1);
-        let dim = self.feature_dim();
+        let dim = spec.dim();
         let (tx, rx) = mpsc::sync_channel::<(usize, Vec<Result<Vec<f32>, String>>)>(1);
         let mut completed = true;
         std::thread::scope(|s| {
@@ -195,7 +234,7 @@ impl Backbone {
                     }
                 }
                 if !batch.indices.is_empty() {
-                    match self.features_of_inputs(inputs, batch.indices.len()) {
+                    match self.features_of_inputs_as(spec, inputs, batch.indices.len()) {
                         Ok(v) => batch.features = v,
                         Err(e) => {
                             batch

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::cache::{DiskCache, cache_root, file_key};
 use crate::engine::Backbone;
+use crate::model::effnet::FeatureSpec;
 
 /// Features of `paths` in order (`Err` per file that failed), reading the cache first.
 /// `progress(done, total)` is called as files complete.
@@ -14,14 +15,42 @@ pub fn cached_features(
     paths: &[PathBuf],
     cache: Option<&DiskCache>,
     cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Vec<Result<Vec<f32>, String>> {
+    let recipe = (&backbone.features, backbone.fingerprint);
+    cached_features_as(backbone, recipe, paths, cache, cancel, progress)
+}
+
+/// The classifier's features of `paths` when every one of them is in `cache` (nothing is
+/// computed), else `None`.
+pub fn all_cached(
+    backbone: &Backbone,
+    paths: &[PathBuf],
+    cache: Option<&DiskCache>,
+) -> Option<Vec<Vec<f32>>> {
+    let cache = cache?;
+    let dim = backbone.feature_dim();
+    paths
+        .iter()
+        .map(|p| {
+            let k = file_key(p, backbone.fingerprint)?;
+            cache.get_f32(k).filter(|v| v.len() == dim)
+        })
+        .collect()
+}
+
+/// `cached_features` with another recipe and its cache fingerprint (`Backbone::one_forward`).
+pub fn cached_features_as(
+    backbone: &Backbone,
+    (spec, fingerprint): (&FeatureSpec, u64),
+    paths: &[PathBuf],
+    cache: Option<&DiskCache>,
+    cancel: &AtomicBool,
     mut progress: impl FnMut(usize, usize),
 ) -> Vec<Result<Vec<f32>, String>> {
-    let dim = backbone.feature_dim();
+    let dim = spec.dim();
     let mut out: Vec<Result<Vec<f32>, String>> = vec![Err("cancelled".into()); paths.len()];
-    let keys: Vec<Option<u64>> = paths
-        .iter()
-        .map(|p| file_key(p, backbone.fingerprint))
-        .collect();
+    let keys: Vec<Option<u64>> = paths.iter().map(|p| file_key(p, fingerprint)).collect();
     let mut todo = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         match (cache, key) {
@@ -36,7 +65,7 @@ pub fn cached_features(
     let mut done = total - todo.len();
     progress(done, total);
     let todo_paths: Vec<PathBuf> = todo.iter().map(|&i| paths[i].clone()).collect();
-    backbone.for_each_batch(&todo_paths, cancel, |b| {
+    backbone.for_each_batch_as(spec, &todo_paths, cancel, |b| {
         for (row, &j) in b.indices.iter().enumerate() {
             let v = b.features[row * dim..(row + 1) * dim].to_vec();
             let i = todo[j];

@@ -62,6 +62,10 @@ pub struct AuditParams {
     pub keep_examined: bool,
     /// Where patient identities come from (films of one patient kept together).
     pub patients: patients::PatientOptions,
+    /// Embed with the classifier's own features (its mirror average: two forwards an image)
+    /// even when they are not cached: for callers that need them anyway (`fit`). Otherwise
+    /// the classifier's features are used when all are cached, else one forward an image.
+    pub classifier_features: bool,
 }
 
 impl Default for AuditParams {
@@ -75,6 +79,7 @@ impl Default for AuditParams {
             possible_score: 0.75,
             keep_examined: false,
             patients: patients::PatientOptions::default(),
+            classifier_features: false,
         }
     }
 }
@@ -188,12 +193,8 @@ pub fn audit(
     let mut features: HashMap<usize, Vec<f32>> = HashMap::new();
     if let Some(m) = &input.model {
         let paths: Vec<_> = ok.iter().map(|&i| input.entries[i].path.clone()).collect();
-        let feats = crate::features::cached_features(
-            m.backbone,
-            &paths,
-            input.features,
-            cancel,
-            |d, total| progress(Stage::Embeddings, d, total),
+        let feats = embeddings(
+            m.backbone, &paths, input, params, &mut notes, cancel, progress,
         );
         if cancel.load(Ordering::Relaxed) {
             return Err("cancelled".into());
@@ -465,6 +466,46 @@ pub fn audit(
         .timing
         .insert("total".to_string(), t0.elapsed().as_secs_f64());
     Ok(report)
+}
+
+/// The embeddings (and the inflation figures' features): the classifier's own when all are
+/// cached or asked for, else one forward of each image as it is — half the CNN work of the
+/// classifier's mirror average, with the same copies found on the reference data (docs/audit.md).
+fn embeddings(
+    backbone: &Backbone,
+    paths: &[std::path::PathBuf],
+    input: &AuditInput,
+    params: &AuditParams,
+    notes: &mut Vec<String>,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(Stage, usize, usize) + Sync),
+) -> Vec<Result<Vec<f32>, String>> {
+    let report = |d, total| progress(Stage::Embeddings, d, total);
+    let one = backbone.one_forward();
+    if let Some(all) = crate::features::all_cached(backbone, paths, input.features) {
+        report(paths.len(), paths.len());
+        return all.into_iter().map(Ok).collect();
+    }
+    match one {
+        Some((spec, fingerprint)) if !params.classifier_features => {
+            notes.push(
+                "embeddings and inflation figures from one forward of each image as it is (the \
+                 classifier also averages each image with its mirror; after `osteoai classify` \
+                 or `eval` of the folder the audit uses the classifier's own features)"
+                    .into(),
+            );
+            let recipe = (&spec, fingerprint);
+            crate::features::cached_features_as(
+                backbone,
+                recipe,
+                paths,
+                input.features,
+                cancel,
+                report,
+            )
+        }
+        _ => crate::features::cached_features(backbone, paths, input.features, cancel, report),
+    }
 }
 
 fn balance(entries: &[Entry], classes: &ClassSpec) -> BTreeMap<String, BTreeMap<String, usize>> {

@@ -48,6 +48,8 @@ pub fn groups_for(
             group_dir,
             dicom: true,
         },
+        // The fit needs the classifier's features: the audit computes them once for both.
+        classifier_features: true,
         ..AuditParams::default()
     };
     let audit = |file| {
