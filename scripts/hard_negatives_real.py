@@ -2,7 +2,7 @@
 """The audit's pair decision on real films of known different patients (docs/audit.md).
 
     python3 scripts/hard_negatives_real.py build FILMS.csv OUT
-    osteoai audit OUT/data --neighbors 100 --format csv --dump-candidates OUT/pairs.csv > OUT/audit.csv
+    osteoai audit OUT/data --neighbors 200 --format csv --dump-candidates OUT/pairs.csv > OUT/audit.csv
     python3 scripts/hard_negatives_real.py score OUT
 
 FILMS.csv has the columns `path,patient,view` (one row per film; `patient` any identifier,
@@ -10,8 +10,8 @@ FILMS.csv has the columns `path,patient,view` (one row per film; `patient` any i
 (patients kept whole, alternately train or test) and writes one re-processed copy of every
 third film into the other split: reduced to 1,024 pixels and then exported as JPEG, cropped,
 re-exposed, blurred, rotated and darkened, or reduced to 512 pixels (OUT/truth.csv lists the
-pairs, OUT/groups.csv the patients). With `--neighbors 100` on a folder this small the audit
-examines every pair, so `score` counts the pairs of different patients it calls copies, the
+pairs, OUT/groups.csv the patients). With more neighbours than images the audit examines
+every pair, so `score` counts the pairs of different patients it calls copies, the
 copies it finds, and the pairs of one patient's films (not copies unless one film is in the
 folder twice). Needs Pillow.
 """
