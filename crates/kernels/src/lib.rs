@@ -7,6 +7,7 @@
 //! dependency on burn: the main crate hands over the (batch-norm folded) weights.
 
 pub mod depthwise;
+pub mod depthwise_nchw;
 pub mod isa;
 pub mod layout;
 pub mod net;

@@ -97,9 +97,21 @@ impl MbConv {
         if let Some(e) = &self.expand {
             x = relu6(e.forward(x));
         }
-        x = relu6(self.depthwise.forward(x));
+        x = relu6(self.depthwise_forward(x));
         x = self.project.forward(x);
         if self.residual { x + input } else { x }
+    }
+
+    /// The depthwise convolution: learning on the CPU, the operation with osteoai's own
+    /// backward (`dwconv`); elsewhere burn's convolution.
+    fn depthwise_forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.depthwise.bn.is_none()
+            && super::dwconv::enabled()
+            && let Some(y) = super::dwconv::depthwise_on_cpu_autodiff(&x, &self.depthwise.conv)
+        {
+            return y;
+        }
+        self.depthwise.forward(x)
     }
 
     fn fold(self) -> MbConv {

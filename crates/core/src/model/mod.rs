@@ -2,6 +2,7 @@
 
 pub mod arch;
 pub mod bundle;
+mod dwconv;
 pub mod effnet;
 pub mod head;
 pub mod import;
