@@ -32,6 +32,46 @@ fn input_row(sh: &DwShape, oy: usize, ky: usize) -> Option<usize> {
         .filter(|&iy| iy < sh.h)
 }
 
+/// One tap of one output row: output row `oy` reads input row `iy` through tap `ky * k + kx`;
+/// its output columns `lo..hi` read inside the image, from input column `first` on, every
+/// `stride`-th.
+#[derive(Clone, Copy)]
+struct Tap {
+    oy: usize,
+    iy: usize,
+    tap: usize,
+    lo: usize,
+    hi: usize,
+    first: usize,
+}
+
+/// Every tap of a plane that reads inside the image, row by row: the walk the forward pass and
+/// both gradients share.
+fn for_each_tap(sh: &DwShape, mut f: impl FnMut(Tap)) {
+    for oy in 0..sh.oh {
+        for ky in 0..sh.k {
+            let Some(iy) = input_row(sh, oy, ky) else {
+                continue;
+            };
+            for kx in 0..sh.k {
+                let (lo, hi) = columns(sh, kx);
+                if lo < hi {
+                    let first = lo * sh.stride + kx - sh.pad_left;
+                    let tap = ky * sh.k + kx;
+                    f(Tap {
+                        oy,
+                        iy,
+                        tap,
+                        lo,
+                        hi,
+                        first,
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// `out[n, c, oy, ox] = bias[c] + sum over taps of x[n, c, iy, ix] * weights[c, ky, kx]`;
 /// `x` is `[n, c, h, w]`, the result `[n, c, oh, ow]`.
 pub fn forward(x: &[f32], weights: &[f32], bias: &[f32], n: usize, sh: &DwShape) -> Vec<f32> {
@@ -50,33 +90,23 @@ pub fn forward(x: &[f32], weights: &[f32], bias: &[f32], n: usize, sh: &DwShape)
             let xp = &x[p * plane_in..(p + 1) * plane_in];
             let wt = &weights[c * kk..(c + 1) * kk];
             o.fill(bias[c]);
-            for oy in 0..sh.oh {
-                let orow = &mut o[oy * sh.ow..(oy + 1) * sh.ow];
-                for ky in 0..sh.k {
-                    let Some(iy) = input_row(sh, oy, ky) else {
-                        continue;
-                    };
-                    let xrow = &xp[iy * sh.w..(iy + 1) * sh.w];
-                    for kx in 0..sh.k {
-                        let wv = wt[ky * sh.k + kx];
-                        let (lo, hi) = columns(sh, kx);
-                        if lo >= hi {
-                            continue;
-                        }
-                        let first = lo * sh.stride + kx - sh.pad_left;
-                        if sh.stride == 1 {
-                            let src = &xrow[first..first + (hi - lo)];
-                            for (d, &v) in orow[lo..hi].iter_mut().zip(src) {
-                                *d += wv * v;
-                            }
-                        } else {
-                            for (j, d) in orow[lo..hi].iter_mut().enumerate() {
-                                *d += wv * xrow[first + j * sh.stride];
-                            }
-                        }
+            for_each_tap(sh, |t| {
+                let wv = wt[t.tap];
+                let xrow = &xp[t.iy * sh.w..(t.iy + 1) * sh.w];
+                let orow = &mut o[t.oy * sh.ow + t.lo..t.oy * sh.ow + t.hi];
+                if sh.stride == 1 {
+                    for (d, &v) in orow.iter_mut().zip(&xrow[t.first..]) {
+                        *d += wv * v;
+                    }
+                } else {
+                    for (d, &v) in orow
+                        .iter_mut()
+                        .zip(xrow[t.first..].iter().step_by(sh.stride))
+                    {
+                        *d += wv * v;
                     }
                 }
-            }
+            });
         });
     out
 }
@@ -97,33 +127,21 @@ pub fn input_grad(g: &[f32], weights: &[f32], n: usize, sh: &DwShape) -> Vec<f32
             let c = p % sh.c;
             let gp = &g[p * plane_out..(p + 1) * plane_out];
             let wt = &weights[c * kk..(c + 1) * kk];
-            for oy in 0..sh.oh {
-                let grow = &gp[oy * sh.ow..(oy + 1) * sh.ow];
-                for ky in 0..sh.k {
-                    let Some(iy) = input_row(sh, oy, ky) else {
-                        continue;
-                    };
-                    let xrow = &mut gxp[iy * sh.w..(iy + 1) * sh.w];
-                    for kx in 0..sh.k {
-                        let wv = wt[ky * sh.k + kx];
-                        let (lo, hi) = columns(sh, kx);
-                        if lo >= hi {
-                            continue;
-                        }
-                        let first = lo * sh.stride + kx - sh.pad_left;
-                        if sh.stride == 1 {
-                            let dst = &mut xrow[first..first + (hi - lo)];
-                            for (d, &v) in dst.iter_mut().zip(&grow[lo..hi]) {
-                                *d += wv * v;
-                            }
-                        } else {
-                            for (j, &v) in grow[lo..hi].iter().enumerate() {
-                                xrow[first + j * sh.stride] += wv * v;
-                            }
-                        }
+            for_each_tap(sh, |t| {
+                let wv = wt[t.tap];
+                let grow = &gp[t.oy * sh.ow + t.lo..t.oy * sh.ow + t.hi];
+                let xrow = &mut gxp[t.iy * sh.w..(t.iy + 1) * sh.w];
+                if sh.stride == 1 {
+                    for (d, &v) in xrow[t.first..].iter_mut().zip(grow) {
+                        *d += wv * v;
+                    }
+                } else {
+                    let dst = xrow[t.first..].iter_mut().step_by(sh.stride);
+                    for (d, &v) in dst.zip(grow) {
+                        *d += wv * v;
                     }
                 }
-            }
+            });
         });
     gx
 }
@@ -144,33 +162,20 @@ pub fn weight_grad(x: &[f32], g: &[f32], n: usize, sh: &DwShape) -> (Vec<f32>, V
                 let p = img * sh.c + c;
                 let xp = &x[p * plane_in..(p + 1) * plane_in];
                 let gp = &g[p * plane_out..(p + 1) * plane_out];
-                for oy in 0..sh.oh {
-                    let grow = &gp[oy * sh.ow..(oy + 1) * sh.ow];
+                for grow in gp.chunks(sh.ow.max(1)) {
                     bias += grow.iter().sum::<f32>() as f64;
-                    for ky in 0..sh.k {
-                        let Some(iy) = input_row(sh, oy, ky) else {
-                            continue;
-                        };
-                        let xrow = &xp[iy * sh.w..(iy + 1) * sh.w];
-                        for kx in 0..sh.k {
-                            let (lo, hi) = columns(sh, kx);
-                            if lo >= hi {
-                                continue;
-                            }
-                            let first = lo * sh.stride + kx - sh.pad_left;
-                            let dot: f32 = if sh.stride == 1 {
-                                dot(&grow[lo..hi], &xrow[first..first + (hi - lo)])
-                            } else {
-                                grow[lo..hi]
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(j, &v)| v * xrow[first + j * sh.stride])
-                                    .sum()
-                            };
-                            acc[ky * sh.k + kx] += dot as f64;
-                        }
-                    }
                 }
+                for_each_tap(sh, |t| {
+                    let grow = &gp[t.oy * sh.ow + t.lo..t.oy * sh.ow + t.hi];
+                    let xrow = &xp[t.iy * sh.w..(t.iy + 1) * sh.w];
+                    let d: f32 = if sh.stride == 1 {
+                        dot(grow, &xrow[t.first..t.first + grow.len()])
+                    } else {
+                        let xs = xrow[t.first..].iter().step_by(sh.stride);
+                        grow.iter().zip(xs).map(|(a, b)| a * b).sum()
+                    };
+                    acc[t.tap] += d as f64;
+                });
             }
             (acc, bias)
         })
