@@ -12,6 +12,7 @@ pub mod isa;
 pub mod layout;
 pub mod net;
 pub mod pointwise;
+pub mod pointwise_nchw;
 #[cfg(test)]
 mod reference;
 pub mod synthetic;

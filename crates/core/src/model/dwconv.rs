@@ -19,7 +19,7 @@ use osteoai_kernels::depthwise::DwShape;
 use osteoai_kernels::depthwise_nchw;
 
 /// burn-flex under autodiff without gradient checkpointing (`Device::autodiff()`'s default).
-type Ad = Autodiff<Flex, NoCheckpointing>;
+pub(super) type Ad = Autodiff<Flex, NoCheckpointing>;
 
 /// Geometry of one call: images and the layer's shape.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +59,7 @@ impl Backward<Flex, 3> for DepthwiseBackward {
 }
 
 /// A tensor's values in row-major order (copied only when it is not contiguous).
-fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+pub(super) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(
@@ -71,7 +71,7 @@ fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
-fn flex<const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+pub(super) fn flex<const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 

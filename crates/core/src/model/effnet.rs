@@ -47,7 +47,15 @@ impl ConvBn {
         ConvBn { conv, bn }
     }
 
+    /// Learning on the CPU, a folded 1x1 convolution is the operation with osteoai's own
+    /// backward (`pwconv`); everything else is burn's convolution.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.bn.is_none()
+            && super::pwconv::enabled()
+            && let Some(y) = super::pwconv::pointwise_on_cpu_autodiff(&x, &self.conv)
+        {
+            return y;
+        }
         let y = self.conv.forward(x);
         match &self.bn {
             Some(bn) => bn.forward(y),

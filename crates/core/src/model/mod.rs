@@ -10,6 +10,7 @@ pub mod lgbm_log;
 pub mod linear;
 pub mod manifest;
 pub mod native;
+mod pwconv;
 
 pub use bundle::Bundle;
 pub use manifest::Manifest;
