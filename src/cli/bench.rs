@@ -47,6 +47,7 @@ pub struct BenchArgs {
 
 /// `bench --train`: training images per second per batch size, one JSON line with --json.
 fn run_train(a: &BenchArgs, engine: &Engine, inputs: &[Vec<f32>]) -> Result<i32, String> {
+    let _memory = crate::options::keep_freed_memory();
     let size = engine.backbone.preprocess.size as usize;
     let mut json = serde_json::Map::new();
     let mut first = None;

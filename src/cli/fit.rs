@@ -330,6 +330,7 @@ fn run_finetune(
     if !a.dir.is_dir() {
         return Err(format!("{} is not a folder", a.dir.display()));
     }
+    let _memory = crate::options::keep_freed_memory();
     let files: Vec<PathBuf> = osteoai_core::scan::scan(&a.dir, &engine.manifest().classes)
         .entries
         .into_iter()

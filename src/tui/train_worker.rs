@@ -108,6 +108,8 @@ fn check_splits(
 /// Fine-tunes on `root` into `root/.osteoai/models/finetuned` (resuming its checkpoint when
 /// one of the same recipe is there), then loads the new bundle in place of `engine`.
 pub fn train_job(engine: &mut Engine, job: TrainJob, events: &Sender<Event>, cancel: &AtomicBool) {
+    // The dashboard's small-memory setting returns when the fine-tune ends.
+    let _memory = crate::options::keep_freed_memory();
     let run = job.run;
     let out = job
         .root

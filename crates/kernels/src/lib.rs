@@ -15,6 +15,7 @@ pub mod pointwise;
 pub mod pointwise_nchw;
 #[cfg(test)]
 mod reference;
+pub mod relu6;
 pub mod synthetic;
 
 pub use isa::Isa;

@@ -171,6 +171,7 @@ pub fn recipe(a: &TrainArgs, gpu: bool) -> Recipe {
 pub use osteoai_core::finetune::CPU_FROZEN_BLOCKS;
 
 pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, String> {
+    let _memory = crate::options::keep_freed_memory();
     let device = select_device(a.device)?;
     let recipe = recipe(a, device.is_gpu);
     recipe.validate()?;

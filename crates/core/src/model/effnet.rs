@@ -84,6 +84,12 @@ impl ConvBn {
 }
 
 fn relu6(x: Tensor<4>) -> Tensor<4> {
+    // Learning on the CPU: one operation with its own backward (`super::relu6`).
+    if super::relu6::enabled()
+        && let Some(y) = super::relu6::relu6_on_cpu_autodiff(&x)
+    {
+        return y;
+    }
     // The same values as clamp(0, 6); burn-flex runs `clamp` on one thread, unvectorised, and
     // `relu` then `clamp_max` faster (measured in docs/benchmarks.md).
     burn::tensor::activation::relu(x).clamp_max(6.0)

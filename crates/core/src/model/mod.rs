@@ -11,6 +11,7 @@ pub mod linear;
 pub mod manifest;
 pub mod native;
 mod pwconv;
+mod relu6;
 
 pub use bundle::Bundle;
 pub use manifest::Manifest;
