@@ -376,15 +376,7 @@ mod tests {
     use super::*;
 
     fn lcg(seed: u64, len: usize) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        crate::synthetic::Lcg(seed).vec(len, 1.0)
     }
 
     /// The convolution straight from its definition, in f64.

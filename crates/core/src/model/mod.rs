@@ -2,6 +2,7 @@
 
 pub mod arch;
 pub mod bundle;
+mod cpu_op;
 mod dwconv;
 pub mod effnet;
 pub mod head;

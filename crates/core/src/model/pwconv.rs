@@ -6,17 +6,12 @@
 //! (fine-tuning and Grad-CAM on the CPU), like `dwconv`; `tests` compares the output and the
 //! three gradients with burn's `Conv2d`.
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::flex::FlexTensor;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor};
 use osteoai_kernels::pointwise_nchw::{self, PwShape};
 
-use super::dwconv::{Ad, flex, values};
+use super::cpu_op::{ConvGrads, conv_op, flex};
 
 /// Images, channels and the map's size of one call.
 #[derive(Clone, Copy, Debug)]
@@ -27,33 +22,16 @@ struct Geometry {
     sh: PwShape,
 }
 
-#[derive(Debug)]
-struct PointwiseBackward;
+impl ConvGrads for Geometry {
+    fn input_grad(&self, g: &[f32], w: &[f32]) -> FlexTensor {
+        let gx = pointwise_nchw::input_grad(g, w, self.n, &self.sh);
+        flex(gx, [self.n, self.sh.cin, self.h, self.w])
+    }
 
-impl Backward<Flex, 3> for PointwiseBackward {
-    type State = (NodeId, NodeId, Geometry);
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, ckpt: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
-        let g: FlexTensor = grads.consume::<Flex>(&ops.node);
-        let (x_id, w_id, geo) = ops.state;
-        let x: FlexTensor = ckpt.retrieve_node_output(x_id);
-        let w: FlexTensor = ckpt.retrieve_node_output(w_id);
-        let sh = geo.sh;
-        let g = values(&g);
-        if let Some(node) = node_x {
-            let gx = pointwise_nchw::input_grad(&g, &values(&w), geo.n, &sh);
-            grads.register::<Flex>(node.id, flex(gx, [geo.n, sh.cin, geo.h, geo.w]));
-        }
-        if node_w.is_some() || node_b.is_some() {
-            let (gw, gb) = pointwise_nchw::weight_grad(&values(&x), &g, geo.n, &sh);
-            if let Some(node) = node_w {
-                grads.register::<Flex>(node.id, flex(gw, [sh.cout, sh.cin, 1, 1]));
-            }
-            if let Some(node) = node_b {
-                grads.register::<Flex>(node.id, flex(gb, [sh.cout]));
-            }
-        }
+    fn weight_grad(&self, x: &[f32], g: &[f32]) -> (FlexTensor, FlexTensor) {
+        let sh = &self.sh;
+        let (gw, gb) = pointwise_nchw::weight_grad(x, g, self.n, sh);
+        (flex(gw, [sh.cout, sh.cin, 1, 1]), flex(gb, [sh.cout]))
     }
 }
 
@@ -70,46 +48,26 @@ pub fn enabled() -> bool {
 pub fn pointwise_on_cpu_autodiff(x: &Tensor<4>, conv: &Conv2d) -> Option<Tensor<4>> {
     let [n, cin, h, w] = x.dims();
     let [cout, cin_w, kh, kw] = conv.weight.val().dims();
-    let bias = conv.bias.as_ref()?.val();
     if (kh, kw) != (1, 1) || cin_w != cin || conv.groups != 1 || conv.stride != [1, 1] {
         return None;
     }
     if conv.dilation != [1, 1] || x.dtype() != DType::F32 {
         return None;
     }
-    let xa = x.clone().try_into_primitive::<Ad>().ok()?;
-    let wa = conv.weight.val().try_into_primitive::<Ad>().ok()?;
-    let ba = bias.try_into_primitive::<Ad>().ok()?;
     let sh = PwShape {
         cin,
         cout,
         pixels: h * w,
     };
     let geo = Geometry { n, h, w, sh };
-    let run = |xv: &FlexTensor, wv: &FlexTensor, bv: &FlexTensor| {
-        let out = pointwise_nchw::forward(&values(xv), &values(wv), &values(bv), n, &sh);
-        flex(out, [n, cout, h, w])
-    };
-    let out = match PointwiseBackward
-        .prepare::<NoCheckpointing>([xa.node(), wa.node(), ba.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let x_id = prep.checkpoint(&xa);
-            let w_id = prep.checkpoint(&wa);
-            let y = run(xa.primitive(), wa.primitive(), ba.primitive());
-            prep.finish((x_id, w_id, geo), y)
-        }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(run(xa.primitive(), wa.primitive(), ba.primitive()))
-        }
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    conv_op(x, conv, geo, |xv, wv, bv| {
+        flex(pointwise_nchw::forward(xv, wv, bv, n, &sh), [n, cout, h, w])
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::cpu_op::{assert_close, output_and_gradients};
     use super::*;
     use burn::module::Param;
     use burn::nn::conv::Conv2dConfig;
@@ -138,37 +96,11 @@ mod tests {
             )));
             let x0 = Tensor::<4>::random([n, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
             let r = Tensor::<4>::random([n, cout, h, w], Distribution::Normal(0.0, 1.0), &device);
-            let grads_of = |ours: bool| {
-                let x = x0.clone().detach().require_grad();
-                let y = if ours {
-                    pointwise_on_cpu_autodiff(&x, &conv).expect("flex autodiff")
-                } else {
-                    conv.forward(x.clone())
-                };
-                let g = (y.clone() * r.clone()).sum().backward();
-                let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-                let gx = v(x.grad(&g).unwrap());
-                let gw = v(conv.weight.val().grad(&g).unwrap());
-                let gb = conv.bias.as_ref().unwrap().val().grad(&g).unwrap();
-                let gb = gb.into_data().try_to_vec::<f32>().unwrap();
-                (v(y), gx, gw, gb)
-            };
-            let ours = grads_of(true);
-            let burns = grads_of(false);
-            let close = |a: &[f32], b: &[f32], what: &str| {
-                assert_eq!(a.len(), b.len(), "{what}");
-                for (i, (p, q)) in a.iter().zip(b).enumerate() {
-                    let tol = 1e-4 * (1.0 + q.abs());
-                    assert!(
-                        (p - q).abs() < tol,
-                        "n{n} {cin}->{cout} {what}[{i}]: {p} vs {q}"
-                    );
-                }
-            };
-            close(&ours.0, &burns.0, "output");
-            close(&ours.1, &burns.1, "input gradient");
-            close(&ours.2, &burns.2, "weight gradient");
-            close(&ours.3, &burns.3, "bias gradient");
+            let ours = output_and_gradients(&x0, &r, &conv, |x| {
+                pointwise_on_cpu_autodiff(&x, &conv).expect("flex autodiff")
+            });
+            let burns = output_and_gradients(&x0, &r, &conv, |x| conv.forward(x));
+            assert_close(&ours, &burns, &format!("n{n} {cin}->{cout}"));
         }
         // A 3x3 convolution, and any convolution without autodiff, stay with burn.
         let conv3 = Conv2dConfig::new([2, 2], [3, 3]).init(&device);

@@ -12,7 +12,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{DType, Tensor};
 
-use super::dwconv::{Ad, flex, values};
+use super::cpu_op::{Ad, flex, values};
 
 #[derive(Debug)]
 struct Relu6Backward;
