@@ -111,13 +111,23 @@ fn finetune_writes_a_bundle_every_command_loads() {
     assert!(bundle.join("WEIGHTS-LICENSE.md").is_file());
     assert!(out.path().join("m.checkpoint/state.json").is_file());
 
-    // classify loads it; the CPU kernels and burn-flex agree.
+    classify_agrees_with_the_bundle(cache.path(), data.path(), &bundle, &m);
+}
+
+/// `classify` loads the bundle; the CPU kernels and burn-flex agree within 1e-4, and the
+/// bundle's own test metrics are those classify's scores give.
+fn classify_agrees_with_the_bundle(
+    cache: &Path,
+    data: &Path,
+    bundle: &Path,
+    m: &serde_json::Value,
+) {
     let classify = |device: &str| {
-        let (code, stdout, err) = run(osteoai(cache.path())
+        let (code, stdout, err) = run(osteoai(cache)
             .arg("classify")
-            .arg(data.path().join("test"))
+            .arg(data.join("test"))
             .arg("--model")
-            .arg(&bundle)
+            .arg(bundle)
             .args(["--format", "jsonl", "--device", device]));
         assert_eq!(code, 0, "{err}");
         scores(&stdout)
@@ -129,7 +139,6 @@ fn finetune_writes_a_bundle_every_command_loads() {
         assert_eq!(pa, pb);
         assert!((sa - sb).abs() < 1e-4, "{pa}: kernels {sa} vs burn {sb}");
     }
-    // The bundle's own test metrics are those classify's scores give.
     let pos: Vec<bool> = a.iter().map(|(p, _)| p.contains("/fracture/")).collect();
     let s: Vec<f64> = a.iter().map(|x| x.1).collect();
     let auc = osteoai_core::metrics::roc_auc(&pos, &s).unwrap();
@@ -138,6 +147,66 @@ fn finetune_writes_a_bundle_every_command_loads() {
         (auc - want).abs() < 1e-6,
         "classify AUC {auc} vs manifest {want}"
     );
+}
+
+/// `--batch-norm train`: the recipe and the manifest say so, the bundle's backbone is folded
+/// again (the CPU kernels run it and agree with burn), and its test metrics are what
+/// `classify` gives; a mode that does not exist is refused before any work.
+#[test]
+fn train_mode_batch_norms_fold_back_into_a_bundle_classify_runs() {
+    let data = tempfile::tempdir().unwrap();
+    make_dataset(data.path());
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("bn");
+    let train = |mode: &str| {
+        run(osteoai(cache.path())
+            .arg("train")
+            .arg(data.path())
+            .args(["--finetune", "--no-audit", "--head", "linear", "--out"])
+            .arg(&bundle)
+            .args([
+                "--epochs",
+                "2",
+                "--size",
+                "64",
+                "--batch",
+                "8",
+                "--accum",
+                "1",
+                "--lr",
+                "1e-3",
+                "--frozen-blocks",
+                "10",
+                "--seed",
+                "4",
+                "--device",
+                "cpu",
+                "--batch-norm",
+                mode,
+            ]))
+    };
+    let (code, _, err) = train("folded");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("frozen or train"), "{err}");
+    assert!(!bundle.exists());
+    let (code, _, err) = train("train");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("batch norms train"), "{err}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["training"]["recipe"]["batch_norm"], "train");
+    assert!(
+        m["training"]["batch_norm"]
+            .as_str()
+            .unwrap()
+            .starts_with("train mode"),
+        "{}",
+        m["training"]
+    );
+    assert_eq!(m["backbone"]["folded"], true);
+    classify_agrees_with_the_bundle(cache.path(), data.path(), &bundle, &m);
 }
 
 #[test]

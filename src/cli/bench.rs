@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// With --train: timed steps per batch size.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
+    /// With --train: batch norms `frozen` (folded) or in `train` mode.
+    #[arg(long, value_name = "MODE", default_value = "frozen", value_parser = osteoai_core::finetune::BatchNormMode::parse)]
+    pub batch_norm: osteoai_core::finetune::BatchNormMode,
 }
 
 /// `bench --train`: training images per second per batch size, one JSON line with --json.
@@ -56,14 +59,19 @@ fn run_train(a: &BenchArgs, engine: &Engine, inputs: &[Vec<f32>]) -> Result<i32,
             engine.backbone.net.clone(),
             &engine.backbone.device,
             inputs,
-            size,
-            bs.max(1),
-            a.frozen_blocks,
-            a.steps.max(1),
+            osteoai_core::finetune::bench::Steps {
+                size,
+                batch: bs.max(1),
+                frozen: a.frozen_blocks,
+                steps: a.steps.max(1),
+                batch_norm: a.batch_norm,
+            },
         )?;
         println!(
-            "train batch {bs}: {v:.2} img/s (forward + backward + AdamW, {} of 16 blocks frozen, {size} px, {})",
-            a.frozen_blocks, engine.backbone.device.description
+            "train batch {bs}: {v:.2} img/s (forward + backward + AdamW, {} of 16 blocks frozen, batch norms {}, {size} px, {})",
+            a.frozen_blocks,
+            a.batch_norm.name(),
+            engine.backbone.device.description
         );
         first.get_or_insert(v);
         json.insert(format!("train_img_s_{bs}"), v.into());
@@ -77,6 +85,7 @@ fn run_train(a: &BenchArgs, engine: &Engine, inputs: &[Vec<f32>]) -> Result<i32,
     if a.json {
         json.insert("train_img_s".into(), first.into());
         json.insert("frozen_blocks".into(), a.frozen_blocks.into());
+        json.insert("batch_norm".into(), a.batch_norm.name().into());
         json.insert("size".into(), size.into());
         json.insert(
             "device".into(),

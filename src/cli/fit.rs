@@ -80,6 +80,9 @@ pub struct FitArgs {
     /// With --finetune: images per pass [default: 16].
     #[arg(long)]
     pub batch: Option<usize>,
+    /// With --finetune: batch norms `frozen` or in `train` mode (see `train --batch-norm`).
+    #[arg(long, value_name = "MODE", default_value = "frozen", value_parser = osteoai_core::finetune::BatchNormMode::parse)]
+    pub batch_norm: osteoai_core::finetune::BatchNormMode,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -350,6 +353,7 @@ fn run_finetune(
             super::train::finetune::CPU_FROZEN_BLOCKS
         }),
         seed: a.seed,
+        batch_norm: a.batch_norm,
         ..d
     };
     recipe.validate()?;

@@ -42,6 +42,8 @@ batch = 0
 # Unless the folder came from `osteoai split`, the audit first counts val/test images with a
 # copy or the same patient in train; true re-splits in memory so none crosses (as --regroup).
 regroup = false
+# Batch norms while the backbone learns: "frozen" (folded) or "train" (as --batch-norm).
+batch_norm = "frozen"
 
 [colors]
 # Names (red, light-green, dark-gray, ...), indexes ("42") or "#rrggbb". NO_COLOR turns all off.
@@ -124,6 +126,7 @@ struct FinetuneSection {
     batch: Option<Spanned<usize>>,
     frozen_blocks: Option<Spanned<usize>>,
     regroup: Option<bool>,
+    batch_norm: Option<Spanned<String>>,
 }
 
 /// The actions of `[keys]` and their default characters.
@@ -311,6 +314,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
     c.finetune.epochs = nonzero(&ft.epochs, 1000, "epochs")?;
     c.finetune.batch = nonzero(&ft.batch, 1024, "batch")?;
     c.finetune.regroup = ft.regroup.unwrap_or(false);
+    if let Some(m) = &ft.batch_norm {
+        c.finetune.batch_norm = osteoai_core::finetune::BatchNormMode::parse(m.get_ref())
+            .map_err(|e| bad(m.span(), e))?;
+    }
     if let Some(x) = &ft.frozen_blocks {
         if *x.get_ref() > 16 {
             return Err(bad(
@@ -419,6 +426,13 @@ mod tests {
         assert!(e.starts_with("line 2:"), "{e}");
         let e = parse("[nonsense]\n").unwrap_err();
         assert!(e.starts_with("line 1:") && e.contains("nonsense"), "{e}");
+        let e = parse("[finetune]\nepochs = 2\nbatch_norm = \"folded\"\n").unwrap_err();
+        assert!(e.starts_with("line 3:") && e.contains("folded"), "{e}");
+        let c = parse("[finetune]\nbatch_norm = \"train\"\n").unwrap();
+        assert_eq!(
+            c.finetune.batch_norm,
+            osteoai_core::finetune::BatchNormMode::Train
+        );
     }
 
     #[test]

@@ -174,6 +174,7 @@ fn the_fine_tune_task_counts_copies_across_splits_and_regroups_when_asked() {
                 batch: Some(4),
                 frozen_blocks: None,
                 regroup,
+                batch_norm: Default::default(),
             },
             patients: Default::default(),
         }));

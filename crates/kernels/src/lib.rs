@@ -6,6 +6,7 @@
 //! it. The vector level (AVX-512, AVX2+FMA, baseline) is chosen at run time (`isa`). No
 //! dependency on burn: the main crate hands over the (batch-norm folded) weights.
 
+pub mod batch_norm_nchw;
 pub mod depthwise;
 pub mod depthwise_nchw;
 pub mod isa;

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Args;
 use osteoai_core::finetune::folder::{FolderConfig, finetune_folder};
-use osteoai_core::finetune::{Event, Recipe};
+use osteoai_core::finetune::{BatchNormMode, Event, Recipe};
 use osteoai_core::model::Manifest;
 
 use super::TrainArgs;
@@ -63,6 +63,10 @@ pub struct FinetuneArgs {
     /// No augmentation (a plain resize, as for inference).
     #[arg(long)]
     pub no_augment: bool,
+    /// Batch norms while the backbone learns: `frozen` (folded, ImageNet statistics) or
+    /// `train` (batch statistics, calibrated on the training images, folded into the bundle).
+    #[arg(long, value_name = "MODE", default_value = "frozen", value_parser = BatchNormMode::parse)]
+    pub batch_norm: BatchNormMode,
     /// Re-split the folder in memory (nothing moved) so that no group of copies or patient
     /// crosses train/val/test, keeping the folder's proportions: honest val selection on a
     /// folder whose splits leak.
@@ -164,6 +168,7 @@ pub fn recipe(a: &TrainArgs, gpu: bool) -> Recipe {
         } else {
             d.augment.clone()
         },
+        batch_norm: f.batch_norm,
         ..d
     }
 }
@@ -186,7 +191,7 @@ pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, Strin
         splits: check_copies(a, base_dir, &device)?,
     };
     eprintln!(
-        "osteoai: fine-tuning {} epochs ({} head only), batch {} x {} accumulated, lr {:.1e}, {} of {} blocks frozen, {} px, {}, seed {}",
+        "osteoai: fine-tuning {} epochs ({} head only), batch {} x {} accumulated, lr {:.1e}, {} of {} blocks frozen, batch norms {}, {} px, {}, seed {}",
         recipe.epochs,
         recipe.freeze_epochs,
         recipe.batch,
@@ -194,6 +199,7 @@ pub fn run(a: &TrainArgs, base_dir: &Path, base: &Manifest) -> Result<i32, Strin
         recipe.lr,
         recipe.frozen_blocks,
         base.arch()?.block_count(),
+        recipe.batch_norm.name(),
         recipe.size,
         base.backbone.kind,
         recipe.seed

@@ -6,21 +6,39 @@ use std::time::Instant;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
 
+use super::batch_norm::BatchNormMode;
 use super::net::{Classifier, tensor4};
 use crate::device::Selected;
 use crate::model::effnet::EfficientNetLite0;
 
-/// Images per second over `steps` timed steps of `batch` images (after 3 warm-up steps),
-/// training every block from `frozen` on (0: all layers, as the peer does).
+/// What `train_img_s` times.
+#[derive(Clone, Copy, Debug)]
+pub struct Steps {
+    /// Input side in pixels.
+    pub size: usize,
+    pub batch: usize,
+    /// Blocks kept frozen (0: all layers learn, as the peer's do).
+    pub frozen: usize,
+    /// Timed steps (after 3 warm-up steps).
+    pub steps: usize,
+    pub batch_norm: BatchNormMode,
+}
+
+/// Images per second over `steps` timed steps of `batch` images, training every block from
+/// `frozen` on, with the batch norms frozen (folded) or in train mode.
 pub fn train_img_s(
     base: EfficientNetLite0,
     device: &Selected,
     inputs: &[Vec<f32>],
-    size: usize,
-    batch: usize,
-    frozen: usize,
-    steps: usize,
+    spec: Steps,
 ) -> Result<f64, String> {
+    let Steps {
+        size,
+        batch,
+        frozen,
+        steps,
+        batch_norm,
+    } = spec;
     if inputs.is_empty() {
         return Err("no inputs".into());
     }
@@ -29,6 +47,15 @@ pub fn train_img_s(
         Some(crate::model::native::pack(&base)?)
     } else {
         None
+    };
+    let base = match batch_norm {
+        BatchNormMode::Frozen => base,
+        BatchNormMode::Train => {
+            let n = inputs.len().min(super::batch_norm::CALIBRATION_IMAGES);
+            let x: Vec<f32> = inputs[..n].iter().flatten().copied().collect();
+            let x = tensor4(x, [n, 3, size, size], &device.device);
+            super::batch_norm::unfold_calibrated(base, x)?
+        }
     };
     let mut model = Classifier::new(super::net::onto(base, &ad)?, 2, 0, &ad).freeze_front(frozen);
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();

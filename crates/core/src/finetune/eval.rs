@@ -41,13 +41,10 @@ pub fn predict(
     let head = linear_head(model);
     let spec = feature_spec(flip_average);
     let s = pre.size as usize;
+    // Without autodiff, batch norms (train mode while learning) folded: the bundle's network.
+    let plain = model.valid().folded();
     let native = if device.native {
-        Some(crate::model::native::pack(&model.backbone)?)
-    } else {
-        None
-    };
-    let plain = if native.is_none() {
-        Some(model.valid())
+        Some(crate::model::native::pack(&plain.backbone)?)
     } else {
         None
     };
@@ -70,7 +67,7 @@ pub fn predict(
         } else if let Some(net) = &native {
             crate::model::native::features(net, &inputs, ok.len(), s, &spec)?
         } else {
-            let m = plain.as_ref().expect("plain model when not native");
+            let m = &plain;
             let dev = m.fc.weight.val().device();
             let x = Tensor::<4>::from_data(TensorData::new(inputs, [ok.len(), 3, s, s]), &dev);
             m.backbone

@@ -306,7 +306,7 @@ pub fn write_bundle(
         "best_val_auc": outcome.best_auc,
         "history": outcome.history,
         "interrupted": outcome.interrupted,
-        "batch_norm": "folded into the convolutions (statistics frozen)",
+        "batch_norm": r.batch_norm.describe(),
     }));
     m.validate()?;
     let tmp = out.join(".backbone.bpk.tmp");

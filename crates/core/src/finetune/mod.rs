@@ -5,11 +5,12 @@
 //! the backbone from block `frozen` on (0 = all layers; on the CPU the frozen front runs on
 //! osteoai's kernels); a cosine learning-rate decay (burn's scheduler); early stopping on val
 //! ROC AUC; gradient accumulation to an effective batch of `batch * accum`; seeded
-//! augmentation (`augment`); batch norms folded, i.e. their statistics frozen (robust at the
-//! small batches a CPU or a small GPU allows). A checkpoint after every epoch (and at a stop)
+//! augmentation (`augment`); batch norms folded, i.e. their statistics frozen, or in train mode
+//! (`batch_norm`, measured against each other in docs/finetune.md). A checkpoint after every epoch (and at a stop)
 //! lets `--resume` continue to the same result as an uninterrupted run.
 
 pub mod augment;
+pub mod batch_norm;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
@@ -25,6 +26,7 @@ pub mod trainer;
 use serde::{Deserialize, Serialize};
 
 pub use augment::Augment;
+pub use batch_norm::BatchNormMode;
 pub use trainer::{Outcome, finetune};
 
 /// Everything that decides what a fine-tune learns.
@@ -57,6 +59,9 @@ pub struct Recipe {
     pub class_weights: bool,
     /// Score the image and its mirror and average (val selection and the bundle alike).
     pub flip_average: bool,
+    /// Batch norms frozen (folded) or in train mode while the backbone learns.
+    #[serde(default)]
+    pub batch_norm: BatchNormMode,
 }
 
 impl Default for Recipe {
@@ -79,6 +84,7 @@ impl Default for Recipe {
             augment: Augment::default(),
             class_weights: true,
             flip_average: true,
+            batch_norm: BatchNormMode::Frozen,
         }
     }
 }
@@ -121,6 +127,8 @@ pub struct Overrides {
     /// Re-split the folder in memory so that no group of copies or patient crosses a split
     /// (`train --finetune --regroup`).
     pub regroup: bool,
+    /// Batch norms frozen or in train mode (`train --finetune --batch-norm`).
+    pub batch_norm: BatchNormMode,
 }
 
 impl Overrides {
@@ -134,6 +142,7 @@ impl Overrides {
             frozen_blocks: self
                 .frozen_blocks
                 .unwrap_or(if gpu { 0 } else { CPU_FROZEN_BLOCKS }),
+            batch_norm: self.batch_norm,
             ..d
         }
     }

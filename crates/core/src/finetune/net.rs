@@ -3,7 +3,7 @@
 //! global average pool. The first `frozen` blocks (and the stem) do not learn: on the CPU they
 //! run on osteoai's kernels, elsewhere in burn without gradients.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, RunningState};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -61,19 +61,60 @@ impl Classifier {
     }
 
     /// Only the layers from block `frozen` on (and the linear layer) learn: everything is
-    /// switched off first, then the learning part on again.
+    /// frozen first (no gradients, batch norms in inference mode), then the learning part
+    /// unfrozen (gradients, batch norms in train mode where the network has them).
     pub fn freeze_front(self, frozen: usize) -> Classifier {
-        let mut m = self.set_require_grad(false);
+        let mut m = self.freeze();
         let n = m.backbone.block_count();
         let frozen = frozen.min(n + 1);
-        m.fc = m.fc.set_require_grad(true);
-        let b = &mut m.backbone;
-        b.stem = b.stem.clone().set_require_grad(frozen == 0);
-        for (i, blk) in std::mem::take(&mut b.blocks).into_iter().enumerate() {
-            b.blocks.push(blk.set_require_grad(i >= frozen));
+        m.fc = m.fc.unfreeze();
+        fn learn<M: Module>(on: bool, layer: M) -> M {
+            if on { layer.unfreeze() } else { layer }
         }
-        b.head = b.head.clone().set_require_grad(frozen <= n);
+        let b = &mut m.backbone;
+        b.stem = learn(frozen == 0, b.stem.clone());
+        for (i, blk) in std::mem::take(&mut b.blocks).into_iter().enumerate() {
+            b.blocks.push(learn(i >= frozen, blk));
+        }
+        b.head = learn(frozen <= n, b.head.clone());
         m
+    }
+
+    /// A copy that owns its batch norms' running statistics. burn's `RunningState` is shared
+    /// between clones (and updated in place by a train-mode forward or a load), so the best
+    /// model kept aside would otherwise follow the one still learning.
+    pub fn own_copy(&self) -> Classifier {
+        let mut c = self.clone();
+        for layer in c.backbone.layers_mut() {
+            if let Some(bn) = &mut layer.bn {
+                bn.running_mean = RunningState::new(bn.running_mean.value_sync());
+                bn.running_var = RunningState::new(bn.running_var.value_sync());
+            }
+        }
+        c
+    }
+
+    /// Brings the running statistics up to date: burn keeps a layer's latest update aside until
+    /// the next (`RunningState::value_sync`), and a saved record would miss it.
+    pub fn sync_running_stats(&self) {
+        for layer in self.backbone.layers() {
+            if let Some(bn) = &layer.bn {
+                let _ = bn.running_mean.value_sync();
+                let _ = bn.running_var.value_sync();
+            }
+        }
+    }
+
+    /// The classifier with its backbone's batch norms folded into the convolutions (as a
+    /// bundle stores it); unchanged when they are folded already.
+    pub fn folded(self) -> Classifier {
+        if self.backbone.is_folded() {
+            return self;
+        }
+        Classifier {
+            backbone: self.backbone.fold_batch_norms(),
+            fc: self.fc,
+        }
     }
 
     /// The linear layer's weights as `[classes][features]` and biases (burn keeps `[in, out]`).
@@ -99,33 +140,31 @@ impl Classifier {
     }
 }
 
-/// The same (folded) network with its weights copied onto `device`, e.g. an autodiff one where
-/// they can learn. `Module::fork` to the autodiff form of the same device left the weights
-/// without autodiff (measured: the backbone then received no gradient), so each convolution's
-/// weight and bias are copied explicitly.
+/// The same network with its weights copied onto `device`, e.g. an autodiff one where they can
+/// learn. `Module::fork` to the autodiff form of the same device left the weights without
+/// autodiff (measured: the backbone then received no gradient), so each convolution's weight
+/// and bias, and each batch norm's parameters and running statistics (train-mode batch norms,
+/// `super::batch_norm`), are copied explicitly.
 pub fn onto(net: EfficientNetLite0, device: &Device) -> Result<EfficientNetLite0, String> {
-    if !net.is_folded() {
-        return Err("fine-tuning starts from a folded backbone".into());
-    }
-    fn conv(c: &mut burn::nn::conv::Conv2d, device: &Device) {
-        c.weight = Param::from_tensor(Tensor::from_data(c.weight.val().into_data(), device));
-        if let Some(b) = &c.bias {
-            c.bias = Some(Param::from_tensor(Tensor::from_data(
-                b.val().into_data(),
-                device,
-            )));
-        }
+    fn param<const D: usize>(p: &Param<Tensor<D>>, device: &Device) -> Param<Tensor<D>> {
+        Param::from_tensor(Tensor::from_data(p.val().into_data(), device))
     }
     let mut net = net;
-    conv(&mut net.stem.conv, device);
-    for b in &mut net.blocks {
-        if let Some(e) = &mut b.expand {
-            conv(&mut e.conv, device);
+    for c in net.layers_mut() {
+        c.conv.weight = param(&c.conv.weight, device);
+        if let Some(b) = &c.conv.bias {
+            c.conv.bias = Some(param(b, device));
         }
-        conv(&mut b.depthwise.conv, device);
-        conv(&mut b.project.conv, device);
+        if let Some(bn) = &mut c.bn {
+            bn.gamma = param(&bn.gamma, device);
+            bn.beta = param(&bn.beta, device);
+            let state = |s: &RunningState<Tensor<1>>| {
+                RunningState::new(Tensor::from_data(s.value_sync().into_data(), device))
+            };
+            bn.running_mean = state(&bn.running_mean);
+            bn.running_var = state(&bn.running_var);
+        }
     }
-    conv(&mut net.head.conv, device);
     Ok(net)
 }
 

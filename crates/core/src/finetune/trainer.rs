@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::augment::Rng;
+use super::batch_norm::{BatchNormMode, CALIBRATION_IMAGES, unfold_calibrated};
 use super::checkpoint::{self as ck, State};
 use super::data::{Sample, class_weights};
 use super::eval::{log_loss, predict};
@@ -45,7 +46,8 @@ pub fn fingerprint(train: &[Sample]) -> u64 {
 }
 
 /// Fine-tunes `base` (a folded backbone on `device`) to `classes` classes on `train`, selecting
-/// on `val` (paths and labels; scored through the inference pipeline). With `ckpt`, writes a
+/// on `val` (paths and labels; scored through the inference pipeline); the best model comes
+/// back folded whatever the recipe's batch norms. With `ckpt`, writes a
 /// checkpoint there after every epoch and at a cancel, and continues from one when `resume`.
 #[allow(clippy::too_many_arguments)]
 pub fn finetune(
@@ -75,6 +77,24 @@ pub fn finetune(
         Some(crate::model::native::pack(&base)?)
     } else {
         None
+    };
+    let s = recipe.size as usize;
+    let base = match recipe.batch_norm {
+        BatchNormMode::Frozen => base,
+        BatchNormMode::Train => {
+            // Calibration images: a seeded draw of train, augmented as in training.
+            let order = Rng::for_item(recipe.seed, usize::MAX, 0xB17).permutation(train.len());
+            let idx = &order[..CALIBRATION_IMAGES.min(train.len())];
+            let inputs: Vec<f32> = idx
+                .par_iter()
+                .flat_map_iter(|&i| {
+                    let mut r = Rng::for_item(recipe.seed, usize::MAX - 1, i);
+                    recipe.augment.apply(&train[i].pixels, &pre, &mut r)
+                })
+                .collect();
+            let x = tensor4(inputs, [idx.len(), 3, s, s], &device.device);
+            unfold_calibrated(base, x)?
+        }
     };
     let mut model = Classifier::new(super::net::onto(base, &ad)?, classes, recipe.seed, &ad);
     let labels: Vec<usize> = train.iter().map(|s| s.label).collect();
@@ -106,7 +126,7 @@ pub fn finetune(
         epoch_images: 0,
         data_fingerprint: fp,
     };
-    let mut best = model.clone();
+    let mut best = model.own_copy();
     if let (Some(dir), true) = (ckpt, resume)
         && let Some(saved) = ck::read_state(dir)?
     {
@@ -135,11 +155,11 @@ pub fn finetune(
         }
         best = if dir.join(ck::BEST).is_file() {
             model
-                .clone()
+                .own_copy()
                 .try_load_file(dir.join(ck::BEST))
                 .map_err(|e| format!("cannot load the checkpoint's best model: {e:?}"))?
         } else {
-            model.clone()
+            model.own_copy()
         };
         st = saved;
         on(Event::Resumed {
@@ -157,6 +177,7 @@ pub fn finetune(
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let t = ck::tmp(dir, ck::MODEL);
+        model.sync_running_stats();
         model
             .clone()
             .save_file(&t)
@@ -183,7 +204,6 @@ pub fn finetune(
         ck::write_state(dir, st)
     };
 
-    let s = recipe.size as usize;
     let positive_of = |p: &Vec<f64>| p[positive];
     let mut interrupted = false;
     let mut since_best = st
@@ -363,7 +383,7 @@ pub fn finetune(
         if improved {
             st.best_auc = auc;
             st.best_epoch = epoch + 1;
-            best = model.clone();
+            best = model.own_copy();
             since_best = 0;
         } else {
             since_best += 1;
@@ -383,6 +403,8 @@ pub fn finetune(
             break;
         }
     }
+    // Train-mode batch norms go back into the convolutions: the bundle's layout.
+    let best = best.folded();
     let val_paths: Vec<_> = val.iter().map(|v| v.0.clone()).collect();
     let val_probs = predict(&best, device, &pre, &val_paths, recipe.flip_average, 16)?
         .into_iter()

@@ -47,38 +47,52 @@ impl ConvBn {
         ConvBn { conv, bn }
     }
 
-    /// Learning on the CPU, a folded 1x1 convolution is the operation with osteoai's own
-    /// backward (`pwconv`); everything else is burn's convolution.
+    /// Learning on the CPU, a 1x1 convolution with a bias is the operation with osteoai's own
+    /// backward (`pwconv`); everything else is burn's convolution. The batch norm, if any,
+    /// follows.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if self.bn.is_none()
-            && super::pwconv::enabled()
+        let y = if super::pwconv::enabled()
             && let Some(y) = super::pwconv::pointwise_on_cpu_autodiff(&x, &self.conv)
         {
-            return y;
+            y
+        } else {
+            self.conv.forward(x)
+        };
+        self.normalise(y)
+    }
+
+    /// The batch norm (train or inference mode, as burn's layer decides; in train mode on the
+    /// CPU osteoai's operation, `bn_train`), or nothing once folded.
+    fn normalise(&self, y: Tensor<4>) -> Tensor<4> {
+        let Some(bn) = &self.bn else { return y };
+        if bn.training.is_enabled()
+            && y.device().is_autodiff()
+            && super::bn_train::enabled()
+            && let Some(out) = super::bn_train::batch_norm_train_on_cpu_autodiff(&y, bn)
+        {
+            return out;
         }
-        let y = self.conv.forward(x);
-        match &self.bn {
-            Some(bn) => bn.forward(y),
-            None => y,
-        }
+        bn.forward(y)
     }
 
     /// Folds the batch norm into the convolution: w' = w * s, b' = beta - mean * s (+ b * s),
-    /// with s = gamma / sqrt(var + eps).
+    /// with s = gamma / sqrt(var + eps). The folded weights are new leaves (on an autodiff device
+    /// too: a model folded after learning).
     pub fn fold(self) -> ConvBn {
         let ConvBn { mut conv, bn } = self;
         let Some(bn) = bn else {
             return ConvBn { conv, bn: None };
         };
-        let scale = bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
+        let scale =
+            bn.gamma.val().detach() / bn.running_var.value_sync().add_scalar(bn.epsilon).sqrt();
         let [cout] = scale.dims();
-        let weight = conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
-        let mut bias = bn.beta.val() - bn.running_mean.value() * scale.clone();
+        let weight = conv.weight.val().detach() * scale.clone().reshape([cout, 1, 1, 1]);
+        let mut bias = bn.beta.val().detach() - bn.running_mean.value_sync() * scale.clone();
         if let Some(b) = &conv.bias {
-            bias = bias + b.val() * scale;
+            bias = bias + b.val().detach() * scale;
         }
-        conv.weight = Param::from_tensor(weight);
-        conv.bias = Some(Param::from_tensor(bias));
+        conv.weight = Param::from_tensor(weight.detach());
+        conv.bias = Some(Param::from_tensor(bias.detach()));
         ConvBn { conv, bn: None }
     }
 }
@@ -119,11 +133,10 @@ impl MbConv {
     /// The depthwise convolution: learning on the CPU, the operation with osteoai's own
     /// backward (`dwconv`); elsewhere burn's convolution.
     fn depthwise_forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if self.depthwise.bn.is_none()
-            && super::dwconv::enabled()
+        if super::dwconv::enabled()
             && let Some(y) = super::dwconv::depthwise_on_cpu_autodiff(&x, &self.depthwise.conv)
         {
-            return y;
+            return self.depthwise.normalise(y);
         }
         self.depthwise.forward(x)
     }
@@ -248,6 +261,30 @@ impl EfficientNetLite0 {
     /// Whether the batch norms are folded into the convolutions.
     pub fn is_folded(&self) -> bool {
         self.stem.bn.is_none()
+    }
+
+    /// Every convolution with its batch norm, stem to head.
+    pub fn layers(&self) -> Vec<&ConvBn> {
+        let mut out = vec![&self.stem];
+        for b in &self.blocks {
+            out.extend(b.expand.as_ref());
+            out.push(&b.depthwise);
+            out.push(&b.project);
+        }
+        out.push(&self.head);
+        out
+    }
+
+    /// Every convolution with its batch norm, stem to head, to change.
+    pub fn layers_mut(&mut self) -> Vec<&mut ConvBn> {
+        let mut out = vec![&mut self.stem];
+        for b in &mut self.blocks {
+            out.extend(b.expand.as_mut());
+            out.push(&mut b.depthwise);
+            out.push(&mut b.project);
+        }
+        out.push(&mut self.head);
+        out
     }
 
     pub fn fold_batch_norms(self) -> Self {

@@ -1,6 +1,7 @@
 //! Models: the burn backbone, the LightGBM head, the manifest and the bundle that ties them.
 
 pub mod arch;
+mod bn_train;
 pub mod bundle;
 mod cpu_op;
 mod dwconv;
