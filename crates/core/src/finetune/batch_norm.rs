@@ -16,7 +16,7 @@ use burn::nn::BatchNormConfig;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::model::effnet::{ConvBn, EfficientNetLite0, MbConv};
+use crate::model::effnet::{ConvBn, EfficientNetLite0};
 
 /// How the backbone's batch norms behave while it learns.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,6 +68,20 @@ const EPS: f64 = 1e-3;
 /// Training images whose statistics initialise the batch norms (fewer when train is smaller).
 pub const CALIBRATION_IMAGES: usize = 32;
 
+/// The backbone `base` ready to learn with batch norms in `mode`: as it is when frozen; in train
+/// mode unfolded and calibrated on the batch `calibration(n)` returns (`n` images at most,
+/// preprocessed as the model sees them, on the device of `base`, without autodiff).
+pub fn prepare(
+    base: EfficientNetLite0,
+    mode: BatchNormMode,
+    calibration: impl FnOnce(usize) -> Tensor<4>,
+) -> Result<EfficientNetLite0, String> {
+    match mode {
+        BatchNormMode::Frozen => Ok(base),
+        BatchNormMode::Train => unfold_calibrated(base, calibration(CALIBRATION_IMAGES)),
+    }
+}
+
 /// Puts a calibrated batch norm behind every convolution of the folded `net`, from the
 /// statistics of its activations on `x` (`[n, 3, s, s]`, preprocessed images, on the device of
 /// `net`, without autodiff).
@@ -78,46 +92,7 @@ pub fn unfold_calibrated(
     if !net.is_folded() {
         return Err("train-mode batch norms start from a folded backbone".into());
     }
-    let EfficientNetLite0 { stem, blocks, head } = net;
-    let (stem, y) = calibrate(stem, x);
-    let mut x = relu6(y);
-    let mut out = Vec::with_capacity(blocks.len());
-    for b in blocks {
-        let MbConv {
-            expand,
-            depthwise,
-            project,
-            residual,
-        } = b;
-        let input = x.clone();
-        let expand = match expand {
-            Some(e) => {
-                let (e, y) = calibrate(e, x);
-                x = relu6(y);
-                Some(e)
-            }
-            None => None,
-        };
-        let (depthwise, y) = calibrate(depthwise, x);
-        let (project, y) = calibrate(project, relu6(y));
-        x = if residual { y + input } else { y };
-        out.push(MbConv {
-            expand,
-            depthwise,
-            project,
-            residual,
-        });
-    }
-    let (head, _) = calibrate(head, x);
-    Ok(EfficientNetLite0 {
-        stem,
-        blocks: out,
-        head,
-    })
-}
-
-fn relu6(x: Tensor<4>) -> Tensor<4> {
-    burn::tensor::activation::relu(x).clamp_max(6.0)
+    Ok(net.rebuild_forward(x, calibrate))
 }
 
 /// The folded convolution `c` with a batch norm calibrated on its output for `x`, and that

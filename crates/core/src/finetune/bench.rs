@@ -48,15 +48,11 @@ pub fn train_img_s(
     } else {
         None
     };
-    let base = match batch_norm {
-        BatchNormMode::Frozen => base,
-        BatchNormMode::Train => {
-            let n = inputs.len().min(super::batch_norm::CALIBRATION_IMAGES);
-            let x: Vec<f32> = inputs[..n].iter().flatten().copied().collect();
-            let x = tensor4(x, [n, 3, size, size], &device.device);
-            super::batch_norm::unfold_calibrated(base, x)?
-        }
-    };
+    let base = super::batch_norm::prepare(base, batch_norm, |n| {
+        let n = inputs.len().min(n);
+        let x: Vec<f32> = inputs[..n].iter().flatten().copied().collect();
+        tensor4(x, [n, 3, size, size], &device.device)
+    })?;
     let mut model = Classifier::new(super::net::onto(base, &ad)?, 2, 0, &ad).freeze_front(frozen);
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut k = 0usize;

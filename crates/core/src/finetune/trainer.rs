@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::augment::Rng;
-use super::batch_norm::{BatchNormMode, CALIBRATION_IMAGES, unfold_calibrated};
+use super::batch_norm::prepare;
 use super::checkpoint::{self as ck, State};
 use super::data::{Sample, class_weights};
 use super::eval::{log_loss, predict};
@@ -79,23 +79,19 @@ pub fn finetune(
         None
     };
     let s = recipe.size as usize;
-    let base = match recipe.batch_norm {
-        BatchNormMode::Frozen => base,
-        BatchNormMode::Train => {
-            // Calibration images: a seeded draw of train, augmented as in training.
-            let order = Rng::for_item(recipe.seed, usize::MAX, 0xB17).permutation(train.len());
-            let idx = &order[..CALIBRATION_IMAGES.min(train.len())];
-            let inputs: Vec<f32> = idx
-                .par_iter()
-                .flat_map_iter(|&i| {
-                    let mut r = Rng::for_item(recipe.seed, usize::MAX - 1, i);
-                    recipe.augment.apply(&train[i].pixels, &pre, &mut r)
-                })
-                .collect();
-            let x = tensor4(inputs, [idx.len(), 3, s, s], &device.device);
-            unfold_calibrated(base, x)?
-        }
-    };
+    // Calibration images in train mode: a seeded draw of train, augmented as in training.
+    let base = prepare(base, recipe.batch_norm, |n| {
+        let order = Rng::for_item(recipe.seed, usize::MAX, 0xB17).permutation(train.len());
+        let idx = &order[..n.min(train.len())];
+        let inputs: Vec<f32> = idx
+            .par_iter()
+            .flat_map_iter(|&i| {
+                let mut r = Rng::for_item(recipe.seed, usize::MAX - 1, i);
+                recipe.augment.apply(&train[i].pixels, &pre, &mut r)
+            })
+            .collect();
+        tensor4(inputs, [idx.len(), 3, s, s], &device.device)
+    })?;
     let mut model = Classifier::new(super::net::onto(base, &ad)?, classes, recipe.seed, &ad);
     let labels: Vec<usize> = train.iter().map(|s| s.label).collect();
     let weights = if recipe.class_weights {

@@ -287,6 +287,43 @@ impl EfficientNetLite0 {
         out
     }
 
+    /// Rebuilds every layer in forward order: `f` gets each layer with its input and returns
+    /// the layer to keep and that layer's output, from which the pass goes on (activations and
+    /// residuals as in `forward`). Batch-norm calibration is built on it.
+    pub fn rebuild_forward(
+        self,
+        x: Tensor<4>,
+        mut f: impl FnMut(ConvBn, Tensor<4>) -> (ConvBn, Tensor<4>),
+    ) -> Self {
+        let EfficientNetLite0 { stem, blocks, head } = self;
+        let (stem, y) = f(stem, x);
+        let mut x = relu6(y);
+        let mut rebuilt = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let input = x.clone();
+            let expand = b.expand.map(|e| {
+                let (e, y) = f(e, x.clone());
+                x = relu6(y);
+                e
+            });
+            let (depthwise, y) = f(b.depthwise, x);
+            let (project, y) = f(b.project, relu6(y));
+            x = if b.residual { y + input } else { y };
+            rebuilt.push(MbConv {
+                expand,
+                depthwise,
+                project,
+                residual: b.residual,
+            });
+        }
+        let (head, _) = f(head, x);
+        EfficientNetLite0 {
+            stem,
+            blocks: rebuilt,
+            head,
+        }
+    }
+
     pub fn fold_batch_norms(self) -> Self {
         EfficientNetLite0 {
             stem: self.stem.fold(),
