@@ -207,6 +207,36 @@ fn train_mode_batch_norms_fold_back_into_a_bundle_classify_runs() {
     );
     assert_eq!(m["backbone"]["folded"], true);
     classify_agrees_with_the_bundle(cache.path(), data.path(), &bundle, &m);
+
+    // `bench --train` times that recipe on the bundle's input size and says so in its JSON
+    // line, the one scripts read.
+    let (code, stdout, err) = run(osteoai(cache.path())
+        .arg("bench")
+        .arg(data.path().join("val"))
+        .arg("--model")
+        .arg(&bundle)
+        .args([
+            "--train",
+            "--batch-sizes",
+            "2",
+            "--steps",
+            "1",
+            "--frozen-blocks",
+            "10",
+        ])
+        .args(["--batch-norm", "train", "--device", "cpu", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("10 of 16 blocks frozen, batch norms train, 64 px"),
+        "{stdout}"
+    );
+    let line = stdout.lines().last().unwrap();
+    let j: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert!(j["train_img_s"].as_f64().unwrap() > 0.0, "{line}");
+    assert_eq!(j["train_img_s_2"], j["train_img_s"]);
+    assert_eq!(j["batch_norm"], "train");
+    assert_eq!(j["frozen_blocks"], 10);
+    assert_eq!(j["size"], 64);
 }
 
 #[test]

@@ -68,8 +68,9 @@ fn run_train(a: &BenchArgs, engine: &Engine, inputs: &[Vec<f32>]) -> Result<i32,
             },
         )?;
         println!(
-            "train batch {bs}: {v:.2} img/s (forward + backward + AdamW, {} of 16 blocks frozen, batch norms {}, {size} px, {})",
+            "train batch {bs}: {v:.2} img/s (forward + backward + AdamW, {} of {} blocks frozen, batch norms {}, {size} px, {})",
             a.frozen_blocks,
+            engine.backbone.net.block_count(),
             a.batch_norm.name(),
             engine.backbone.device.description
         );
