@@ -95,12 +95,20 @@ fn fit_in_tmux_walks_the_top_label_issue_relabels_and_undoes() {
     let s = t.wait_for("the fit", |s| s.contains("fitted:"));
     assert!(s.contains("scores: out of fold"), "{s}");
     assert!(s.contains("label issues (fit)"), "{s}");
-    // The top of the label-issue list is the injected error, with the fit's suggestion.
+    // The top of the label-issue list is the injected error, with the fit's suggestion, and the
+    // cursor is on it: the preview's title names it (not the image selected before the fit).
     let first = s
         .lines()
-        .find(|l| l.contains(".png"))
+        .find(|l| l.starts_with('│') && l.contains(".png"))
         .unwrap_or_else(|| panic!("no list:\n{s}"));
     assert!(first.contains("mislabelled.png"), "{s}");
+    let preview = s
+        .lines()
+        .find(|l| l.starts_with('┌'))
+        .and_then(|l| l.rsplit_once('┌'))
+        .map(|(_, title)| title)
+        .unwrap_or_else(|| panic!("no preview:\n{s}"));
+    assert!(preview.contains("mislabelled.png"), "{s}");
     assert!(s.contains("lab\\pred"), "a 3x3 matrix:\n{s}");
     t.keys(&["R"]);
     let s = t.wait_for("the confirmation", |s| s.contains("y: move"));

@@ -363,6 +363,14 @@ impl App {
         self.dirty = true;
     }
 
+    /// Recomputes the list now with the cursor on its first row: for a new view (a matrix cell,
+    /// a fit's label issues), where `refresh` alone would keep the image selected before.
+    pub(super) fn show_from_top(&mut self) {
+        self.dirty = true;
+        self.refresh();
+        self.selected = 0;
+    }
+
     pub fn selected_index(&self) -> Option<usize> {
         self.visible.get(self.selected).copied()
     }

@@ -90,8 +90,7 @@ impl App {
                         self.view.cell_n = Some((row, col));
                         self.view.filter = Filter::All;
                         self.mode = Mode::Normal;
-                        self.selected = 0;
-                        self.dirty = true;
+                        self.show_from_top();
                         let n = &self.classes.names;
                         self.say(format!(
                             "showing label {} predicted {} (C: clear)",
@@ -103,8 +102,7 @@ impl App {
                         self.view.cell = Some(cell);
                         self.view.filter = Filter::All;
                         self.mode = Mode::Normal;
-                        self.selected = 0;
-                        self.dirty = true;
+                        self.show_from_top();
                         self.say(format!("showing {} (c: clear)", cell.name()));
                     }
                     _ => {}

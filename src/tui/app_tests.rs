@@ -61,6 +61,76 @@ fn matrix_cell_selection_filters_the_list() {
 }
 
 #[test]
+fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_before() {
+    use osteoai_core::fit::{FitParams, Sample, oof::fit_oof};
+    use std::sync::atomic::AtomicBool;
+    // Twelve images, "a" first by name; held out, "a" looks like the other class and "k" even
+    // more so: both are label issues, "k" the top one.
+    let names: Vec<String> = ('a'..='l').map(String::from).collect();
+    let label = |i: usize| i % 2;
+    let items = (0..12)
+        .map(|i| super::review::tests::item(&names[i], Some(label(i)), Some(0.5)))
+        .collect();
+    let mut a = app_with(items);
+    assert_eq!(a.selected_item().unwrap().name, "a");
+    let samples: Vec<Sample> = (0..12)
+        .map(|i| Sample {
+            path: PathBuf::from(&names[i]),
+            label: label(i),
+            group: None,
+            unit: None,
+        })
+        .collect();
+    let classes = ClassSpec::fracture_default().names;
+    let own = |i: usize| match names[i].as_str() {
+        "a" => 0.2,
+        "k" => 0.02,
+        _ => 0.7,
+    };
+    let report = fit_oof(
+        &samples,
+        &classes,
+        0,
+        &FitParams::default(),
+        &AtomicBool::new(false),
+        |_, _, held_out| {
+            Ok(held_out
+                .iter()
+                .map(|&i| {
+                    let p = own(i);
+                    if label(i) == 0 {
+                        vec![p, 1.0 - p]
+                    } else {
+                        vec![1.0 - p, p]
+                    }
+                })
+                .collect())
+        },
+    )
+    .unwrap();
+    let issues: Vec<&str> = report
+        .ranked_issues()
+        .iter()
+        .map(|&i| names[i].as_str())
+        .collect();
+    assert_eq!(issues.first(), Some(&"k"), "{issues:?}");
+    assert!(issues.contains(&"a"), "{issues:?}");
+    a.begin_job("fit");
+    let run = a.bg_run;
+    a.fit_done(
+        run,
+        Ok(Box::new(osteoai_core::fit::folder::FitRun {
+            report,
+            spec: ClassSpec::fracture_default(),
+            bundle: PathBuf::from("/nonexistent-osteoai-root/fit"),
+        })),
+    );
+    a.refresh();
+    assert_eq!(a.view.filter, Filter::LabelIssues);
+    assert_eq!(a.selected_item().unwrap().name, "k", "the top label issue");
+}
+
+#[test]
 fn navigation_search_and_sort() {
     let mut a = app_with(super::review::tests::sample());
     a.on_key(key(KeyCode::Char('j')));

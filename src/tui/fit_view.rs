@@ -107,13 +107,12 @@ impl App {
         self.set_source(Source::OutOfFold);
         self.view.filter = Filter::LabelIssues;
         self.view.sort = Sort::IssueScore;
-        self.selected = 0;
+        self.show_from_top();
         self.status = Some(format!(
             "fitted: out-of-fold accuracy {:.3}, {issues} likely label errors (filter: label issues); bundle in {}",
             r.oof.accuracy,
             f.bundle.display()
         ));
-        self.mark_dirty();
     }
 
     /// Switches the scores (and, for a fit with other classes, the labels) the view shows.
