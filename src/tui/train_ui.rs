@@ -3,6 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::symbols;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
@@ -113,24 +114,12 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
         .map(|e| (e.epoch as f64, e.val_auc))
         .collect();
     let lo = auc.iter().map(|a| a.1).fold(1.0, f64::min).min(0.5);
-    let chart = Chart::new(vec![
-        Dataset::default()
-            .name("val AUC")
-            .marker(symbols::Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.title())
-            .data(&auc),
-    ])
-    .block(Block::bordered().title(" val ROC AUC "))
-    .x_axis(
-        Axis::default()
-            .bounds([1.0, n])
-            .labels(["1".to_string(), format!("{n}")]),
-    )
-    .y_axis(
-        Axis::default()
-            .bounds([lo, 1.0])
-            .labels([format!("{lo:.2}"), "1".to_string()]),
+    let chart = curves_chart(
+        " val ROC AUC ",
+        vec![line("val AUC", theme.title(), &auc)],
+        n,
+        [lo, 1.0],
+        [format!("{lo:.2}"), "1".to_string()],
     );
     f.render_widget(chart, auc_area);
     let train: Vec<(f64, f64)> = p
@@ -150,32 +139,45 @@ pub fn draw(f: &mut Frame, p: &TrainPanel, area: Rect, theme: Theme) {
         .map(|a| a.1)
         .filter(|v| v.is_finite())
         .fold(0.1, f64::max);
-    let chart = Chart::new(vec![
-        Dataset::default()
-            .name("train")
-            .marker(symbols::Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.warning())
-            .data(&train),
-        Dataset::default()
-            .name("val")
-            .marker(symbols::Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.good())
-            .data(&val),
-    ])
-    .block(Block::bordered().title(" loss "))
-    .x_axis(
-        Axis::default()
-            .bounds([1.0, n])
-            .labels(["1".to_string(), format!("{n}")]),
-    )
-    .y_axis(
-        Axis::default()
-            .bounds([0.0, hi])
-            .labels(["0".to_string(), format!("{hi:.2}")]),
+    let chart = curves_chart(
+        " loss ",
+        vec![
+            line("train", theme.warning(), &train),
+            line("val", theme.good(), &val),
+        ],
+        n,
+        [0.0, hi],
+        ["0".to_string(), format!("{hi:.2}")],
     );
     f.render_widget(chart, loss_area);
+}
+
+/// One learning curve: (epoch, value) points joined by a line.
+fn line<'a>(name: &'a str, style: Style, points: &'a [(f64, f64)]) -> Dataset<'a> {
+    Dataset::default()
+        .name(name)
+        .marker(symbols::Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(style)
+        .data(points)
+}
+
+/// Curves over epochs 1..=`epochs` in a titled box, the y axis over `y` labelled at its ends.
+fn curves_chart<'a>(
+    title: &'a str,
+    curves: Vec<Dataset<'a>>,
+    epochs: f64,
+    y: [f64; 2],
+    y_labels: [String; 2],
+) -> Chart<'a> {
+    Chart::new(curves)
+        .block(Block::bordered().title(title))
+        .x_axis(
+            Axis::default()
+                .bounds([1.0, epochs])
+                .labels(["1".to_string(), format!("{epochs}")]),
+        )
+        .y_axis(Axis::default().bounds(y).labels(y_labels))
 }
 
 #[cfg(test)]
