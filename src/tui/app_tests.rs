@@ -60,19 +60,18 @@ fn matrix_cell_selection_filters_the_list() {
     assert_eq!(a.visible.len(), 7);
 }
 
-#[test]
-fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_before() {
+/// Twelve images "a".."l", two classes alternating, and a fit of them whose held-out
+/// probability of each image's own class is `own(name)`.
+fn twelve_images_and_their_fit(
+    own: impl Fn(&str) -> f64,
+) -> (App, osteoai_core::fit::FitReport, Vec<String>) {
     use osteoai_core::fit::{FitParams, Sample, oof::fit_oof};
     use std::sync::atomic::AtomicBool;
-    // Twelve images, "a" first by name; held out, "a" looks like the other class and "k" even
-    // more so: both are label issues, "k" the top one.
     let names: Vec<String> = ('a'..='l').map(String::from).collect();
     let label = |i: usize| i % 2;
     let items = (0..12)
         .map(|i| super::review::tests::item(&names[i], Some(label(i)), Some(0.5)))
         .collect();
-    let mut a = app_with(items);
-    assert_eq!(a.selected_item().unwrap().name, "a");
     let samples: Vec<Sample> = (0..12)
         .map(|i| Sample {
             path: PathBuf::from(&names[i]),
@@ -81,15 +80,9 @@ fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_b
             unit: None,
         })
         .collect();
-    let classes = ClassSpec::fracture_default().names;
-    let own = |i: usize| match names[i].as_str() {
-        "a" => 0.2,
-        "k" => 0.02,
-        _ => 0.7,
-    };
     let report = fit_oof(
         &samples,
-        &classes,
+        &ClassSpec::fracture_default().names,
         0,
         &FitParams::default(),
         &AtomicBool::new(false),
@@ -97,7 +90,7 @@ fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_b
             Ok(held_out
                 .iter()
                 .map(|&i| {
-                    let p = own(i);
+                    let p = own(&names[i]);
                     if label(i) == 0 {
                         vec![p, 1.0 - p]
                     } else {
@@ -108,13 +101,11 @@ fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_b
         },
     )
     .unwrap();
-    let issues: Vec<&str> = report
-        .ranked_issues()
-        .iter()
-        .map(|&i| names[i].as_str())
-        .collect();
-    assert_eq!(issues.first(), Some(&"k"), "{issues:?}");
-    assert!(issues.contains(&"a"), "{issues:?}");
+    (app_with(items), report, names)
+}
+
+/// The worker's answer to a fit started now.
+fn fit_finishes(a: &mut App, report: osteoai_core::fit::FitReport) {
     a.begin_job("fit");
     let run = a.bg_run;
     a.fit_done(
@@ -126,8 +117,46 @@ fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_b
         })),
     );
     a.refresh();
+}
+
+#[test]
+fn a_finished_fit_opens_its_label_issues_at_the_top_one_not_the_image_selected_before() {
+    // Held out, "a" (the first by name) looks like the other class and "k" even more so: both
+    // are label issues, "k" the top one.
+    let (mut a, report, names) = twelve_images_and_their_fit(|n| match n {
+        "a" => 0.2,
+        "k" => 0.02,
+        _ => 0.7,
+    });
+    assert_eq!(a.selected_item().unwrap().name, "a");
+    let issues: Vec<&str> = report
+        .ranked_issues()
+        .iter()
+        .map(|&i| names[i].as_str())
+        .collect();
+    assert_eq!(issues.first(), Some(&"k"), "{issues:?}");
+    assert!(issues.contains(&"a"), "{issues:?}");
+    fit_finishes(&mut a, report);
     assert_eq!(a.view.filter, Filter::LabelIssues);
+    assert_eq!(a.visible.len(), issues.len());
     assert_eq!(a.selected_item().unwrap().name, "k", "the top label issue");
+}
+
+#[test]
+fn a_fit_without_label_issues_keeps_every_image_and_says_so() {
+    let (mut a, report, _) = twelve_images_and_their_fit(|n| if n == "f" { 0.6 } else { 0.9 });
+    assert!(report.ranked_issues().is_empty());
+    fit_finishes(&mut a, report);
+    assert_eq!(a.view.filter, Filter::All);
+    assert_eq!(a.view.sort, Sort::IssueScore);
+    assert_eq!(a.visible.len(), 12);
+    assert_eq!(
+        a.selected_item().unwrap().name,
+        "f",
+        "the least sure of its label first"
+    );
+    let status = a.status.clone().unwrap_or_default();
+    assert!(status.contains("no likely label errors"), "{status}");
 }
 
 #[test]

@@ -105,11 +105,20 @@ impl App {
             issues,
         });
         self.set_source(Source::OutOfFold);
-        self.view.filter = Filter::LabelIssues;
+        // The likely label errors, worst first; with none, every image by issue score.
+        self.view.filter = if issues > 0 {
+            Filter::LabelIssues
+        } else {
+            Filter::All
+        };
         self.view.sort = Sort::IssueScore;
         self.show_from_top();
+        let found = match issues {
+            0 => "no likely label errors (all images, by issue score)".to_string(),
+            n => format!("{n} likely label errors (filter: label issues)"),
+        };
         self.status = Some(format!(
-            "fitted: out-of-fold accuracy {:.3}, {issues} likely label errors (filter: label issues); bundle in {}",
+            "fitted: out-of-fold accuracy {:.3}, {found}; bundle in {}",
             r.oof.accuracy,
             f.bundle.display()
         ));

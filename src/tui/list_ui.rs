@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout as Split, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols;
 use ratatui::widgets::{
-    Axis, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table,
+    Axis, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table, Wrap,
 };
 use ratatui_image::Image;
 
@@ -171,6 +171,29 @@ pub(super) fn draw_list(f: &mut Frame, app: &mut App, area: Rect, theme: Theme) 
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
     );
+    if inner.height > 1 {
+        let below_header = Rect {
+            y: inner.y + 1,
+            height: inner.height - 1,
+            ..inner
+        };
+        say_when_empty(f, app, below_header, theme);
+    }
+}
+
+/// In place of an empty list or grid (images there, none in the view): why, and the way out.
+fn say_when_empty(f: &mut Frame, app: &App, area: Rect, theme: Theme) {
+    if app.visible.is_empty() && !app.items.is_empty() {
+        f.render_widget(
+            Paragraph::new(format!(
+                "none of the {} images is in this view · Esc clears the filters",
+                app.items.len()
+            ))
+            .style(theme.dim())
+            .wrap(Wrap { trim: true }),
+            area,
+        );
+    }
 }
 
 /// The last component of a relative path (split and label have their own columns).
@@ -195,6 +218,7 @@ pub(super) fn draw_grid(
     app.grid_columns = cols;
     app.page = cols * rows;
     let n = app.visible.len();
+    say_when_empty(f, app, inner, theme);
     let first_row = scroll(app.selected / cols, rows, n.div_ceil(cols));
     for r in 0..rows {
         for c in 0..cols {

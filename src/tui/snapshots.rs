@@ -151,6 +151,25 @@ fn matrix_cell_selected() {
 }
 
 #[test]
+fn a_view_with_no_image_in_it_says_why_and_how_out() {
+    let mut a = app();
+    a.on_key(key(KeyCode::Char('/')));
+    for c in "nowhere".chars() {
+        a.on_key(key(KeyCode::Char(c)));
+    }
+    a.on_key(key(KeyCode::Enter));
+    assert!(a.visible.is_empty());
+    insta::assert_snapshot!(render(&mut a, &mut offline(), 100, 24));
+    a.on_key(key(KeyCode::Char('v')));
+    insta::assert_snapshot!(
+        "a_grid_with_no_image_in_it",
+        render(&mut a, &mut offline(), 100, 24)
+    );
+    a.on_key(key(KeyCode::Esc));
+    assert_eq!(a.visible.len(), 6);
+}
+
+#[test]
 fn help_overlay() {
     let mut a = app();
     a.on_key(key(KeyCode::Char('?')));
