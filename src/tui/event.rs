@@ -21,7 +21,8 @@ pub enum Event {
     EngineReady(Result<ModelInfo, String>),
     /// A line for the status bar from a worker.
     Note(String),
-    /// A score of job `run`; `computed` is false when it came from the score cache.
+    /// A score of job `run`; `computed` is false when it came from a cache (the score's, or the
+    /// features': only the head ran), so that the throughput is the model's.
     Score {
         run: u64,
         index: usize,

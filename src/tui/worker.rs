@@ -293,6 +293,11 @@ fn serve(
             }
         }
         let paths: Vec<PathBuf> = batch.iter().map(|b| b.1.clone()).collect();
+        // Features read from the cache run only the head: not counted in the throughput.
+        let cached: Vec<bool> = paths
+            .iter()
+            .map(|p| engine.has_cached_features(p))
+            .collect();
         engine.classify_stream(&paths, &cancel, |k, result| {
             let (index, path) = batch[k].clone();
             if let (Ok(p), Some(key)) = (&result, file_key(&path, salt)) {
@@ -306,7 +311,7 @@ fn serve(
                 index,
                 path,
                 result,
-                computed: true,
+                computed: !cached[k],
             });
         });
         if queue.is_empty() && !cancel.load(Ordering::SeqCst) {

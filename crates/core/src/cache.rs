@@ -99,6 +99,11 @@ impl DiskCache {
         self.dir.join(&name[..2]).join(name)
     }
 
+    /// Whether an entry is stored for `key` (without reading it).
+    pub fn contains(&self, key: u64) -> bool {
+        self.path(key).is_file()
+    }
+
     pub fn get_bytes(&self, key: u64) -> Option<Vec<u8>> {
         std::fs::read(self.path(key)).ok()
     }
@@ -152,6 +157,7 @@ mod tests {
         c.put_f32(42, &[1.0, -2.5, 3.25]);
         assert_eq!(c.get_f32(42), Some(vec![1.0, -2.5, 3.25]));
         assert_eq!(c.get_f32(43), None);
+        assert!(c.contains(42) && !c.contains(43));
         let p = c.path(42);
         let mut b = std::fs::read(&p).unwrap();
         b.pop();

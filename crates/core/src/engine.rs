@@ -350,6 +350,14 @@ impl Engine {
         })
     }
 
+    /// Whether `path`'s features are in the features cache: classifying it then runs only the
+    /// head (a throughput that counts it would not be the backbone's).
+    pub fn has_cached_features(&self, path: &Path) -> bool {
+        self.features_cache.as_ref().is_some_and(|c| {
+            crate::cache::file_key(path, self.backbone.fingerprint).is_some_and(|k| c.contains(k))
+        })
+    }
+
     /// P(positive) for every path (no cancellation).
     pub fn classify(&self, paths: &[PathBuf]) -> Vec<Result<f64, String>> {
         let mut out: Vec<Result<f64, String>> = vec![Err("not classified".into()); paths.len()];
@@ -391,4 +399,31 @@ pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file's features count as cached once a classification has stored them (never without
+    /// a features cache), and they give the score the backbone gave.
+    #[test]
+    fn features_once_computed_are_cached_and_give_the_same_score() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("a.png");
+        crate::fixtures::radiograph(7, true, 160, 128)
+            .save(&p)
+            .unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/lite0");
+        let mut e = Engine::load(&dir, crate::device::cpu()).expect("the frozen bundle loads");
+        assert!(!e.has_cached_features(&p), "no features cache");
+        e.features_cache = Some(crate::cache::DiskCache::new(t.path().join("features")));
+        assert!(!e.has_cached_features(&p));
+        let computed = e.classify(std::slice::from_ref(&p));
+        assert!(e.has_cached_features(&p));
+        assert!(!e.has_cached_features(&t.path().join("b.png")));
+        let from_cache = e.classify(&[p]);
+        assert!(computed[0].is_ok(), "{computed:?}");
+        assert_eq!(computed, from_cache);
+    }
 }
